@@ -1,0 +1,186 @@
+// HTTP/1.1 message framing: request and response head parsers and the chunked
+// body decoder. The contract follows picohttpparser: the caller owns the bytes, the
+// parser fills views into them and answers complete / incomplete / error. No
+// allocation, no callbacks on the head path, no hidden state: parsing the same
+// prefix twice gives the same answer, so a caller that received more bytes simply
+// parses again from the start of the head.
+//
+// Lifetime: every std::string_view in RequestHead / ResponseHead points into the
+// buffer passed to parse_*; it is valid exactly as long as that buffer is.
+//
+// Strictness follows RFC 9112: see docs/ARCHITECTURE.md "HTTP parsing" for the
+// list of rejected inputs and the status each maps to.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+namespace rr::http {
+
+// What went wrong, and which status the gateway answers with.
+enum class Error : std::uint8_t {
+    none = 0,
+    bad_request,            // 400: malformed syntax, CL+TE, differing CLs, obs-fold, bare CR, NUL ...
+    uri_too_long,           // 414: request line longer than Limits::max_request_line
+    header_too_large,       // 431: head longer than Limits::max_head_bytes or too many fields
+    version_not_supported,  // 505: anything but HTTP/1.0 and HTTP/1.1
+    not_implemented,        // 501: a Transfer-Encoding other than "chunked"
+    bad_chunk,              // 400: bad chunk size line, over-long extension, missing CRLF
+    body_too_large,         // 413: declared or decoded body over the caller's limit
+};
+
+// The status code to answer with for an Error (400 for none, which callers never pass).
+int status_for(Error e) noexcept;
+// A short human sentence for an Error, for the JSON error body.
+std::string_view message_for(Error e) noexcept;
+
+enum class ParseStatus : std::uint8_t { complete, incomplete, error };
+
+struct Limits {
+    std::size_t max_request_line = 8 * 1024;   // longer -> uri_too_long
+    std::size_t max_head_bytes = 64 * 1024;    // whole head incl. request line -> header_too_large
+    std::size_t max_headers = 100;             // more fields -> header_too_large
+};
+
+struct Header {
+    std::string_view name;   // as sent (case preserved); compare with iequals()
+    std::string_view value;  // leading/trailing OWS removed
+};
+
+inline constexpr std::size_t kMaxHeaders = 128;
+
+enum class BodyKind : std::uint8_t {
+    none,            // no body (requests without CL/TE; 1xx/204/304 responses; HEAD answers)
+    content_length,  // exactly content_length bytes follow
+    chunked,         // Transfer-Encoding: chunked (final coding)
+    until_close,     // responses only: body ends when the upstream closes
+};
+
+struct RequestHead {
+    std::string_view method;
+    std::string_view target;  // request-target as sent ("/v1/chat?x=1")
+    std::string_view path;    // target up to '?'
+    std::string_view query;   // after '?', without it; empty if none
+    int version_minor = 1;    // HTTP/1.<minor>, 0 or 1
+    Header headers[kMaxHeaders];
+    std::size_t header_count = 0;
+    std::size_t head_length = 0;  // bytes of the head including the final CRLF CRLF
+
+    BodyKind body = BodyKind::none;
+    std::uint64_t content_length = 0;  // valid when body == content_length
+    bool keep_alive = true;            // after applying version default and Connection tokens
+    bool expect_continue = false;      // "Expect: 100-continue"
+
+    // Shortcuts to fields the proxy needs on every request (empty view if absent).
+    std::string_view host;
+    std::string_view authorization;
+    std::string_view x_api_key;
+    std::string_view x_request_id;
+    std::string_view connection;  // raw Connection value, for hop-by-hop tokens
+};
+
+struct ResponseHead {
+    int status = 0;
+    std::string_view reason;
+    int version_minor = 1;
+    Header headers[kMaxHeaders];
+    std::size_t header_count = 0;
+    std::size_t head_length = 0;
+
+    BodyKind body = BodyKind::none;
+    std::uint64_t content_length = 0;
+    bool keep_alive = true;  // whether the connection may be reused after this body
+    std::string_view connection;
+};
+
+struct ParseResult {
+    ParseStatus status;
+    Error error = Error::none;
+};
+
+// Parses a request head from buf[0..]. On complete, out is filled and
+// out.head_length says where the body starts. On incomplete, nothing in out is
+// meaningful; call again with a longer buffer. On error, .error says why. Limits
+// are enforced on incomplete input too (a 9 KiB request line without CRLF is
+// already uri_too_long).
+ParseResult parse_request(std::string_view buf, RequestHead& out, const Limits& limits = {}) noexcept;
+
+// Parses a response head. request_was_head / the status decide BodyKind::none
+// for HEAD answers, 1xx, 204 and 304.
+ParseResult parse_response(std::string_view buf, ResponseHead& out, bool request_was_head = false,
+                           const Limits& limits = {}) noexcept;
+
+// ASCII case-insensitive comparison for header names and tokens.
+bool iequals(std::string_view a, std::string_view b) noexcept;
+
+// True for the hop-by-hop fields of RFC 9110 7.6.1 that a proxy never forwards:
+// Connection, Keep-Alive, Proxy-Connection, TE, Trailer, Transfer-Encoding, Upgrade,
+// Proxy-Authenticate, Proxy-Authorization, plus any field named in connection_value
+// (the Connection header's comma-separated token list).
+bool is_hop_by_hop(std::string_view name, std::string_view connection_value) noexcept;
+
+// Incremental decoder for a chunked body. It tracks framing only and never copies:
+// feed() reports which bytes of `in` belong to this message (everything up to and
+// including the CRLF that ends the trailer section) and hands the chunk payload
+// spans to on_data, so a caller can forward the raw bytes untouched and still see
+// the decoded data (for JSON) or find the end of the message (for keep-alive).
+class ChunkedDecoder {
+public:
+    struct Result {
+        std::size_t consumed = 0;  // bytes of `in` that belong to this body
+        bool done = false;         // the last chunk and trailers are complete
+        Error error = Error::none; // bad_chunk or body_too_large
+    };
+
+    explicit ChunkedDecoder(std::uint64_t max_body = UINT64_MAX) noexcept : max_body_(max_body) {}
+
+    // on_data(std::string_view payload) is called for each payload span in order.
+    template <class OnData>
+    Result feed(std::string_view in, OnData&& on_data) noexcept;
+
+    std::uint64_t decoded_bytes() const noexcept { return total_; }
+    bool done() const noexcept { return state_ == State::done; }
+    void reset(std::uint64_t max_body = UINT64_MAX) noexcept { *this = ChunkedDecoder(max_body); }
+
+private:
+    enum class State : std::uint8_t {
+        size, size_lws, ext, size_lf, data, data_cr, data_lf, trailer_start, trailer_line,
+        trailer_lf, final_lf, done
+    };
+    // Steps over framing bytes from in[pos..]; returns the new position. Defined in
+    // chunked.cpp; feed() only adds the payload fast path around it.
+    std::size_t step_framing(std::string_view in, std::size_t pos, Error& err) noexcept;
+
+    State state_ = State::size;
+    std::uint64_t chunk_left_ = 0;
+    std::uint64_t total_ = 0;
+    std::uint64_t max_body_;
+    std::uint32_t line_bytes_ = 0;  // bytes of the current size/extension/trailer line
+    std::uint8_t size_digits_ = 0;
+    friend struct ChunkedDecoderTestAccess;
+};
+
+template <class OnData>
+ChunkedDecoder::Result ChunkedDecoder::feed(std::string_view in, OnData&& on_data) noexcept {
+    Result r;
+    std::size_t pos = 0;
+    while (pos < in.size() && state_ != State::done) {
+        if (state_ == State::data) {
+            const std::size_t n = static_cast<std::size_t>(
+                chunk_left_ < in.size() - pos ? chunk_left_ : in.size() - pos);
+            on_data(in.substr(pos, n));
+            pos += n;
+            chunk_left_ -= n;
+            if (chunk_left_ == 0) state_ = State::data_cr;
+            continue;
+        }
+        pos = step_framing(in, pos, r.error);
+        if (r.error != Error::none) return r;
+    }
+    r.consumed = pos;
+    r.done = state_ == State::done;
+    return r;
+}
+
+}  // namespace rr::http
