@@ -1,0 +1,181 @@
+// Socket: a connected TCP socket on one shard, with a multishot recv feeding it
+// provided buffers, one send at a time, and a clean way to end it.
+//
+// Receiving: start_receiving() arms a multishot recv; every CQE queues a buffer
+// (or records EOF / an error). Readers wait with readable(), look at front() and
+// consume() what they used; a buffer goes back to the ring when fully consumed.
+// Back-pressure: when kHighWater buffers are queued, the multishot recv is
+// cancelled (the peer then fills its socket buffer and slows down); it is re-armed
+// once the queue drains. -ENOBUFS (the shard's ring ran dry) parks the socket until
+// a buffer is recycled.
+//
+// Lifetime: created with new by its owner (one coroutine), ended with
+// close_and_destroy(), which cancels the multishot recv and deletes the object
+// only after its last CQE. The owner must not be suspended in send() or
+// readable() when it calls close_and_destroy().
+#pragma once
+
+#include <coroutine>
+#include <cstdint>
+#include <string_view>
+#include <memory>
+
+#include "ringrelay/io/loop.hpp"
+
+namespace rr::io {
+
+class Socket : Completion {
+public:
+    static constexpr unsigned kHighWater = 4;
+
+    Socket(Loop& loop, int fd) noexcept;
+    Socket(const Socket&) = delete;
+    Socket& operator=(const Socket&) = delete;
+
+    int fd() const noexcept { return fd_; }
+    Loop& loop() const noexcept { return loop_; }
+
+    void start_receiving();
+
+    // Result of readable(): kData (front() has bytes), kEof (peer closed, nothing
+    // queued), or -errno (-ETIMEDOUT, -ECANCELED after abort(), -ECONNRESET ...).
+    static constexpr int kData = 1;
+    static constexpr int kEof = 0;
+
+    class ReadableAwaiter {
+    public:
+        ReadableAwaiter(Socket& s, std::uint64_t deadline) noexcept : s_(s), deadline_(deadline) {}
+        bool await_ready() const noexcept { return s_.read_state() != kWouldBlock; }
+        void await_suspend(std::coroutine_handle<> h);
+        int await_resume() noexcept;
+
+    private:
+        Socket& s_;
+        std::uint64_t deadline_;
+    };
+    // Waits until bytes are queued, the peer closed, an error, abort() or the deadline
+    // (monotonic ms; 0 = none).
+    ReadableAwaiter readable(std::uint64_t deadline_ms) noexcept { return {*this, deadline_ms}; }
+
+    bool has_data() const noexcept { return queue_.size() != 0; }
+    // The unconsumed bytes of the oldest queued buffer. Valid until consume() frees it.
+    std::string_view front() const noexcept;
+    // Bytes queued in all buffers.
+    std::size_t queued_bytes() const noexcept;
+    // Drops n <= front().size() bytes; recycles the buffer once empty.
+    void consume(std::size_t n) noexcept;
+    bool peer_closed() const noexcept { return eof_; }
+
+    class SendAwaiter : Completion, Timer {
+    public:
+        SendAwaiter(Socket& s, std::string_view data, std::uint64_t deadline) noexcept;
+        bool await_ready() const noexcept { return s_.aborted_ || left_ == 0; }
+        void await_suspend(std::coroutine_handle<> h);
+        int await_resume() noexcept;
+
+    private:
+        static void complete(Completion* c, int res, std::uint32_t flags);
+        static void expire(Timer* t);
+        void submit();
+        Socket& s_;
+        const char* p_;
+        std::size_t left_;
+        std::uint64_t deadline_;
+        std::coroutine_handle<> handle_;
+        int result_ = 0;
+        bool timed_out_ = false;
+        friend class Socket;
+    };
+    // Sends all of data (resubmitting after short sends). Yields 0, or -errno
+    // (-ETIMEDOUT when the deadline passed, -ECANCELED after abort()). data must stay
+    // valid until the await completes.
+    SendAwaiter send(std::string_view data, std::uint64_t deadline_ms) noexcept {
+        return {*this, data, deadline_ms};
+    }
+
+    // Called (once) when the peer closes or the socket fails while nobody waits in
+    // readable(): lets a relay notice a client that went away mid-response.
+    void set_on_peer_gone(void (*fn)(void*), void* ctx) noexcept {
+        on_peer_gone_ = fn;
+        peer_gone_ctx_ = ctx;
+    }
+
+    // Makes a pending readable()/send() return -ECANCELED now and every later one at
+    // once. Used to cut the upstream side when the client disconnects.
+    void abort() noexcept;
+    bool aborted() const noexcept { return aborted_; }
+
+    // Ends the socket; see the header comment. After this call the pointer is dead.
+    void close_and_destroy() noexcept;
+
+    // Re-arms receiving after the buffer ring had run dry (called by the loop's
+    // starved-socket list when a buffer comes back).
+    void retry_after_enobufs();
+
+private:
+    static constexpr int kWouldBlock = -1000000;
+    ~Socket() = default;
+
+    struct Received {
+        std::uint16_t bid;
+        std::uint32_t len;
+    };
+    // FIFO of received buffers: a few inline (the common case), spilling to the heap
+    // only while a fast sender outruns us, so an idle connection costs no allocation.
+    class ReceivedQueue {
+    public:
+        std::size_t size() const noexcept { return count_; }
+        const Received& front() const noexcept { return buf_[head_]; }
+        const Received& at(std::size_t i) const noexcept { return buf_[(head_ + i) % cap_]; }
+        void push(Received r);
+        void pop() noexcept;
+
+    private:
+        static constexpr std::uint32_t kInline = 6;
+        Received inline_[kInline]{};
+        Received* buf_ = inline_;
+        std::unique_ptr<Received[]> heap_;  // only while a fast sender outruns us
+        std::uint32_t cap_ = kInline;
+        std::uint32_t head_ = 0;
+        std::uint32_t count_ = 0;
+    };
+
+    static void on_recv(Completion* c, int res, std::uint32_t flags);
+    static void on_read_timeout(Timer* t);
+    void arm_recv();
+    int read_state() const noexcept;
+    void wake_reader();
+    void maybe_finish();
+
+    Loop& loop_;
+    int fd_;
+    std::uint32_t pending_ = 0;  // CQEs still to come (recv armed, send in flight)
+    bool recv_armed_ = false;
+    bool paused_ = false;     // cancelled at high water; re-arm when drained
+    bool starved_ = false;    // parked after -ENOBUFS
+    bool eof_ = false;
+    bool aborted_ = false;
+    bool closing_ = false;
+    bool peer_gone_reported_ = false;
+    int error_ = 0;
+    std::uint32_t front_offset_ = 0;
+    ReceivedQueue queue_;
+    std::coroutine_handle<> reader_;
+    struct ReadTimer : Timer {
+        explicit ReadTimer(Socket* s) noexcept : Timer(&Socket::on_read_timeout), owner(s) {}
+        Socket* owner;
+    };
+    ReadTimer read_timer_{this};
+    bool read_timed_out_ = false;
+    SendAwaiter* send_in_flight_ = nullptr;
+    void (*on_peer_gone_)(void*) = nullptr;
+    void* peer_gone_ctx_ = nullptr;
+};
+
+// Connects fd (non-blocking, already created) to addr; yields 0 or -errno
+// (-ETIMEDOUT at the deadline). addr must outlive the await.
+inline auto connect(Loop& loop, int fd, const sockaddr* addr, socklen_t len, std::uint64_t deadline_ms) {
+    return op(loop, [=](io_uring_sqe* s) { io_uring_prep_connect(s, fd, addr, len); }, deadline_ms);
+}
+
+}  // namespace rr::io

@@ -1,0 +1,39 @@
+// Structured log lines: one JSON object per line, written with a single write(2)
+// so lines from several threads never interleave. This is the start-up / control
+// path logger; the per-request access log goes through the shard queues (issue 6).
+#pragma once
+
+#include <cstdint>
+#include <initializer_list>
+#include <string>
+#include <string_view>
+
+namespace rr::obs {
+
+enum class Level : std::uint8_t { debug, info, warn, error };
+
+struct Field {
+    Field(std::string_view k, std::string_view v) noexcept : key(k), text(v), is_number(false) {}
+    Field(std::string_view k, const char* v) noexcept : key(k), text(v), is_number(false) {}
+    Field(std::string_view k, const std::string& v) noexcept : key(k), text(v), is_number(false) {}
+    template <class N, class = std::enable_if_t<std::is_arithmetic_v<N>>>
+    Field(std::string_view k, N n) noexcept : key(k), number(static_cast<double>(n)), is_number(true) {}
+    std::string_view key;
+    std::string_view text;
+    double number = 0;
+    bool is_number;
+};
+
+// Sets the minimum level and the file descriptor lines go to (default: stderr, info).
+void configure_log(Level min_level, int fd = 2) noexcept;
+bool parse_level(std::string_view text, Level& out) noexcept;
+bool log_enabled(Level level) noexcept;
+
+void log(Level level, std::string_view msg, std::initializer_list<Field> fields = {});
+
+// Appends s to out as the inside of a JSON string (quotes not included).
+void append_json_escaped(std::string& out, std::string_view s);
+// Current UTC time as RFC 3339 with milliseconds ("2026-11-23T15:20:17.123Z").
+std::string utc_timestamp();
+
+}  // namespace rr::obs

@@ -1,0 +1,47 @@
+// ServeSettings: every knob of `ringrelay serve`, resolved with the precedence of
+// SPEC.md section 2: flag > environment (RINGRELAY_<FLAG_NAME>) > config file
+// (JSON object keyed by flag name) > default.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace rr::relay {
+
+enum class Mode { gateway, relay };
+
+struct ServeSettings {
+    std::string listen = "0.0.0.0:8080";
+    std::string admin_listen = "127.0.0.1:9090";
+    unsigned shards = 0;  // 0 = online CPUs
+    Mode mode = Mode::gateway;
+    std::string upstream;  // relay mode only
+    std::string config_file;
+    std::string log_file;
+    std::string log_level = "info";
+    std::string tls_cert;
+    std::string tls_key;
+    std::string data_dir;
+
+    std::uint32_t upstream_max_concurrent = 64;
+    std::uint32_t upstream_max_queue = 1024;
+    std::uint64_t upstream_queue_timeout_ms = 30'000;
+    std::uint64_t upstream_timeout_ms = 30'000;
+    std::uint64_t stream_idle_timeout_ms = 120'000;
+    std::uint64_t header_timeout_ms = 10'000;
+    std::uint64_t keepalive_timeout_ms = 75'000;
+    std::uint64_t max_body = 8ull << 20;
+    std::uint32_t retries = 2;
+    std::uint64_t drain_timeout_ms = 30'000;
+};
+
+// Parses argv (flags of `serve`, argv[0] being "serve"), the environment and the
+// config file. On error returns false and sets error to a one-line message;
+// usage_error tells a bad flag (exit 2) from a runtime problem (exit 1).
+bool resolve_settings(int argc, char** argv, ServeSettings& out, std::string& error, bool& usage_error);
+
+// The --help text of `serve`.
+const char* serve_usage();
+
+}  // namespace rr::relay

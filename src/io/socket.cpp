@@ -1,0 +1,240 @@
+#include "ringrelay/io/socket.hpp"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+
+namespace rr::io {
+
+// ---- ReceivedQueue -------------------------------------------------------------
+
+void Socket::ReceivedQueue::push(Received r) {
+    if (count_ == cap_) {
+        const std::uint32_t cap = cap_ * 2;
+        auto grown = std::make_unique<Received[]>(cap);
+        for (std::uint32_t i = 0; i < count_; ++i) grown[i] = at(i);
+        heap_ = std::move(grown);
+        buf_ = heap_.get();
+        cap_ = cap;
+        head_ = 0;
+    }
+    buf_[(head_ + count_) % cap_] = r;
+    ++count_;
+}
+
+void Socket::ReceivedQueue::pop() noexcept {
+    head_ = (head_ + 1) % cap_;
+    if (--count_ == 0 && heap_) {  // drained: give the spill memory back
+        heap_.reset();
+        buf_ = inline_;
+        cap_ = kInline;
+        head_ = 0;
+    }
+}
+
+// ---- receiving -----------------------------------------------------------------
+
+Socket::Socket(Loop& loop, int fd) noexcept : Completion(&Socket::on_recv), loop_(loop), fd_(fd) {}
+
+void Socket::start_receiving() { arm_recv(); }
+
+void Socket::arm_recv() {
+    io_uring_sqe* s = loop_.sqe();
+    io_uring_prep_recv_multishot(s, fd_, nullptr, 0, 0);
+    s->flags |= IOSQE_BUFFER_SELECT;
+    s->buf_group = BufferRing::kGroupId;
+    io_uring_sqe_set_data(s, static_cast<Completion*>(this));
+    recv_armed_ = true;
+    paused_ = false;
+    ++pending_;
+}
+
+void Socket::on_recv(Completion* c, int res, std::uint32_t flags) {
+    auto* self = static_cast<Socket*>(c);
+    if (flags & IORING_CQE_F_BUFFER) {
+        const auto bid = static_cast<std::uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT);
+        self->loop_.buffers().note_taken();
+        if (res > 0 && !self->closing_) {
+            self->queue_.push({bid, static_cast<std::uint32_t>(res)});
+        } else {
+            self->loop_.buffers().recycle(bid);
+        }
+    }
+    const bool more = flags & IORING_CQE_F_MORE;
+    if (res == 0) {
+        self->eof_ = true;
+    } else if (res == -ENOBUFS) {
+        ++self->loop_.stats().enobufs;
+    } else if (res < 0 && res != -ECANCELED) {
+        self->error_ = res;
+    }
+    if (!more) {
+        self->recv_armed_ = false;
+        --self->pending_;
+        if (self->closing_) return self->maybe_finish();
+        if (res == -ENOBUFS && !self->eof_ && self->error_ == 0) {
+            self->starved_ = true;
+            self->loop_.park_starved(self);
+        } else if (!self->paused_ && !self->eof_ && self->error_ == 0) {
+            self->arm_recv();  // multishot ended on its own (e.g. kernel limits): re-arm
+        }
+    } else if (self->queue_.size() >= kHighWater && !self->paused_) {
+        self->paused_ = true;
+        self->loop_.cancel(self);
+    }
+    if (self->closing_) return;
+    if (self->reader_) {
+        self->wake_reader();
+    } else if ((self->eof_ || self->error_ != 0) && !self->peer_gone_reported_ && self->on_peer_gone_) {
+        self->peer_gone_reported_ = true;
+        self->on_peer_gone_(self->peer_gone_ctx_);
+    }
+}
+
+void Socket::retry_after_enobufs() {
+    starved_ = false;
+    if (!closing_ && !recv_armed_ && !eof_ && error_ == 0) arm_recv();
+}
+
+int Socket::read_state() const noexcept {
+    if (aborted_) return -ECANCELED;
+    if (queue_.size() != 0) return kData;
+    if (error_ != 0) return error_;
+    if (eof_) return kEof;
+    return kWouldBlock;
+}
+
+void Socket::ReadableAwaiter::await_suspend(std::coroutine_handle<> h) {
+    s_.reader_ = h;
+    s_.read_timed_out_ = false;
+    if (deadline_ != 0) s_.loop_.timers().arm(s_.read_timer_, deadline_);
+}
+
+int Socket::ReadableAwaiter::await_resume() noexcept {
+    s_.loop_.timers().cancel(s_.read_timer_);
+    const int state = s_.read_state();
+    if (state == kWouldBlock) return s_.read_timed_out_ ? -ETIMEDOUT : -ECANCELED;
+    return state;
+}
+
+void Socket::wake_reader() {
+    std::coroutine_handle<> h = reader_;
+    reader_ = nullptr;
+    h.resume();
+}
+
+void Socket::on_read_timeout(Timer* t) {
+    Socket* self = static_cast<ReadTimer*>(t)->owner;
+    self->read_timed_out_ = true;
+    if (self->reader_) self->wake_reader();
+}
+
+std::string_view Socket::front() const noexcept {
+    if (queue_.size() == 0) return {};
+    const Received& r = queue_.front();
+    return {loop_.buffers().data(r.bid) + front_offset_, r.len - front_offset_};
+}
+
+std::size_t Socket::queued_bytes() const noexcept {
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < queue_.size(); ++i) n += queue_.at(i).len;
+    return n - front_offset_;
+}
+
+void Socket::consume(std::size_t n) noexcept {
+    if (queue_.size() == 0) return;
+    front_offset_ += static_cast<std::uint32_t>(n);
+    const Received r = queue_.front();
+    if (front_offset_ < r.len) return;
+    front_offset_ = 0;
+    queue_.pop();
+    loop_.buffers().recycle(r.bid);
+    if (loop_.has_starved()) loop_.retry_starved();
+    if (paused_ && !recv_armed_ && queue_.size() <= 1 && !closing_ && !eof_ && error_ == 0) arm_recv();
+}
+
+// ---- sending -------------------------------------------------------------------
+
+Socket::SendAwaiter::SendAwaiter(Socket& s, std::string_view data, std::uint64_t deadline) noexcept
+    : Completion(&SendAwaiter::complete), Timer(&SendAwaiter::expire), s_(s), p_(data.data()),
+      left_(data.size()), deadline_(deadline) {
+    if (s.aborted_) result_ = -ECANCELED;
+}
+
+void Socket::SendAwaiter::submit() {
+    io_uring_sqe* sqe = s_.loop_.sqe();
+    io_uring_prep_send(sqe, s_.fd_, p_, left_, MSG_NOSIGNAL);
+    io_uring_sqe_set_data(sqe, static_cast<Completion*>(this));
+    ++s_.pending_;
+}
+
+void Socket::SendAwaiter::await_suspend(std::coroutine_handle<> h) {
+    handle_ = h;
+    s_.send_in_flight_ = this;
+    submit();
+    if (deadline_ != 0) s_.loop_.timers().arm(*this, deadline_);
+}
+
+int Socket::SendAwaiter::await_resume() noexcept {
+    s_.loop_.timers().cancel(*this);
+    return result_;
+}
+
+void Socket::SendAwaiter::complete(Completion* c, int res, std::uint32_t) {
+    auto* self = static_cast<SendAwaiter*>(c);
+    Socket& s = self->s_;
+    --s.pending_;
+    if (res > 0 && static_cast<std::size_t>(res) < self->left_ && !s.aborted_ && !self->timed_out_) {
+        self->p_ += res;  // short send: the rest goes out before anyone else may send
+        self->left_ -= static_cast<std::size_t>(res);
+        self->submit();
+        return;
+    }
+    s.send_in_flight_ = nullptr;
+    if (res < 0) {
+        self->result_ = self->timed_out_ ? -ETIMEDOUT : (s.aborted_ ? -ECANCELED : res);
+    } else if (res == 0 && self->left_ > 0) {
+        self->result_ = -EPIPE;
+    } else {
+        self->result_ = 0;
+    }
+    self->handle_.resume();
+}
+
+void Socket::SendAwaiter::expire(Timer* t) {
+    auto* self = static_cast<SendAwaiter*>(t);
+    self->timed_out_ = true;
+    self->s_.loop_.cancel(self);
+}
+
+// ---- ending --------------------------------------------------------------------
+
+void Socket::abort() noexcept {
+    if (aborted_) return;
+    aborted_ = true;
+    if (send_in_flight_) loop_.cancel(send_in_flight_);
+    if (reader_) wake_reader();
+}
+
+void Socket::close_and_destroy() noexcept {
+    closing_ = true;
+    while (queue_.size() != 0) {
+        loop_.buffers().recycle(queue_.front().bid);
+        queue_.pop();
+    }
+    if (starved_) loop_.unpark_starved(this);
+    if (recv_armed_) loop_.cancel(this);
+    // Shut down first so the peer sees FIN even while the cancel is in flight.
+    ::shutdown(fd_, SHUT_RDWR);
+    maybe_finish();
+}
+
+void Socket::maybe_finish() {
+    if (!closing_ || pending_ != 0) return;
+    ::close(fd_);
+    delete this;
+}
+
+}  // namespace rr::io

@@ -1,0 +1,315 @@
+// forward_request: one request relayed to an upstream and its response streamed
+// back. The flow reads top to bottom: head out, body out, head back, body back.
+// Every byte crosses as a view of a provided buffer, except the small pieces that
+// ride along with a head so that a typical exchange is one send each way.
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+#include "body_tracker.hpp"
+#include "head_reader.hpp"
+#include "rewrite.hpp"
+#include "session.hpp"
+
+namespace rr::relay {
+namespace {
+
+// Bytes of a response body that still go out in the same send as the head.
+constexpr std::size_t kRideAlongBytes = 16 * 1024;
+
+struct RequestFacts {
+    int version_minor;
+    bool keep_alive;
+    bool expect_continue;
+    bool is_head;
+};
+
+// How one attempt on one upstream connection ended.
+struct Attempt {
+    enum Kind { done, stale, failed, client_gone, truncated } kind = done;
+    int status = 0;  // for failed: what the client gets
+    std::string_view code;
+    std::string message;
+    bool client_keep_alive = false;
+    bool upstream_reusable = false;
+};
+
+Attempt ended(Attempt::Kind kind) {
+    Attempt a;
+    a.kind = kind;
+    return a;
+}
+
+Attempt failure(int status, std::string_view code, std::string message) {
+    Attempt a;
+    a.kind = Attempt::failed;
+    a.status = status;
+    a.code = code;
+    a.message = std::move(message);
+    return a;
+}
+
+Attempt io_failure(int err, std::string_view what) {
+    if (err == -ETIMEDOUT) return failure(504, "upstream_timeout", "upstream timed out");
+    return failure(502, "upstream_error", std::string(what) + ": " + std::strerror(-err));
+}
+
+// While alive, a client that disconnects aborts the upstream socket at once, so a
+// stream whose reader is gone stops costing the upstream anything.
+class ClientWatch {
+public:
+    ClientWatch(io::Socket& client, io::Socket& upstream) noexcept : client_(client) {
+        if (client.peer_closed()) upstream.abort();
+        client.set_on_peer_gone([](void* up) { static_cast<io::Socket*>(up)->abort(); }, &upstream);
+    }
+    ~ClientWatch() { client_.set_on_peer_gone(nullptr, nullptr); }
+    ClientWatch(const ClientWatch&) = delete;
+    ClientWatch& operator=(const ClientWatch&) = delete;
+
+private:
+    io::Socket& client_;
+};
+
+// Copies the request body bytes that have already arrived into out (after the head).
+void append_received_body(Inbound& in, BodyTracker& body, std::string& out) {
+    while (!body.done() && !in.empty() && body.error() == http::Error::none) {
+        const std::string_view view = in.peek();
+        const std::size_t n = body.measure(view);
+        out.append(view.substr(0, n));
+        in.consume(n);
+        if (n < view.size()) break;
+    }
+}
+
+// Streams the rest of the request body from the client to the upstream.
+io::Task<Attempt> stream_request_body(ClientSession& cs, RequestContext& rc, io::Socket& up, BodyTracker& body) {
+    const ServeSettings& st = cs.shard.settings();
+    io::Loop& loop = cs.shard.loop();
+    while (!body.done()) {
+        if (cs.in.empty()) {
+            const int r = co_await cs.socket->readable(loop.now_ms() + st.stream_idle_timeout_ms);
+            if (r == -ETIMEDOUT) co_return failure(408, "request_timeout", "request body not received in time");
+            if (r != io::Socket::kData) co_return ended(Attempt::client_gone);
+            continue;
+        }
+        const std::string_view view = cs.in.peek();
+        const std::size_t n = body.measure(view);
+        if (body.error() != http::Error::none)
+            co_return failure(http::status_for(body.error()), "bad_request", std::string(http::message_for(body.error())));
+        const int s = co_await up.send(view.substr(0, n), loop.now_ms() + st.stream_idle_timeout_ms);
+        if (s < 0) co_return up.aborted() ? ended(Attempt::client_gone) : io_failure(s, "sending to upstream failed");
+        cs.in.consume(n);
+        rc.bytes_in += n;
+    }
+    co_return Attempt{};
+}
+
+// Streams the response body after its head; out is free scratch space.
+io::Task<Attempt> stream_response_body(ClientSession& cs, RequestContext& rc, Inbound& up_in, BodyTracker& body,
+                                       ClientFraming framing, std::string& out) {
+    const ServeSettings& st = cs.shard.settings();
+    io::Loop& loop = cs.shard.loop();
+    io::Socket& up = up_in.socket();
+    while (!body.done()) {
+        if (up_in.empty()) {
+            const int r = co_await up.readable(loop.now_ms() + st.stream_idle_timeout_ms);
+            if (r == io::Socket::kEof) {
+                body.end_of_stream();
+                if (body.done()) break;
+                co_return ended(Attempt::truncated);
+            }
+            if (r < 0) co_return ended(up.aborted() ? Attempt::client_gone : Attempt::truncated);
+            continue;
+        }
+        const std::string_view view = up_in.peek();
+        std::string_view piece;
+        std::size_t n;
+        if (framing == ClientFraming::dechunk) {
+            out.clear();
+            n = body.measure(view, &out);
+            piece = out;
+        } else {
+            n = body.measure(view);
+            piece = view.substr(0, n);
+        }
+        if (body.error() != http::Error::none) co_return ended(Attempt::truncated);
+        const int s = co_await cs.socket->send(piece, loop.now_ms() + st.stream_idle_timeout_ms);
+        if (s < 0) co_return ended(Attempt::client_gone);
+        rc.bytes_out += piece.size();
+        up_in.consume(n);
+    }
+    co_return Attempt{};
+}
+
+// Reads the upstream's response head, skipping interim (1xx) responses.
+io::Task<HeadRead> read_response_head(Inbound& up_in, http::ResponseHead& resp, bool is_head, std::uint64_t deadline) {
+    for (;;) {
+        const HeadRead hr = co_await read_head(
+            up_in, [&](std::string_view b) { return http::parse_response(b, resp, is_head); }, deadline);
+        if (hr.outcome != HeadOutcome::complete || resp.status >= 200) co_return hr;
+        up_in.consume(resp.head_length);
+    }
+}
+
+// One try on one upstream connection: request out, response back.
+io::Task<Attempt> attempt_exchange(ClientSession& cs, RequestContext& rc, upstream::UpstreamConn& conn,
+                                   std::string& out, BodyTracker& body, const RequestFacts& req,
+                                   std::uint64_t first_byte_deadline) {
+    Shard& shard = cs.shard;
+    const ServeSettings& st = shard.settings();
+    io::Loop& loop = shard.loop();
+    io::Socket& up = *conn.socket;
+
+    const int s = co_await up.send(out, loop.now_ms() + st.stream_idle_timeout_ms);
+    if (s < 0) {
+        if (up.aborted()) co_return ended(Attempt::client_gone);
+        co_return conn.reused ? ended(Attempt::stale) : io_failure(s, "sending to upstream failed");
+    }
+    if (Attempt a = co_await stream_request_body(cs, rc, up, body); a.kind != Attempt::done) co_return a;
+
+    Inbound up_in(&up);
+    http::ResponseHead resp;
+    const HeadRead hr = co_await read_response_head(up_in, resp, req.is_head, first_byte_deadline);
+    switch (hr.outcome) {
+    case HeadOutcome::complete:
+        break;
+    case HeadOutcome::timeout:
+        co_return failure(504, "upstream_timeout", "upstream timed out");
+    case HeadOutcome::parse_error:
+        co_return failure(502, "upstream_error", "upstream sent an invalid response head");
+    case HeadOutcome::closed:
+    case HeadOutcome::failed:
+        if (up.aborted()) co_return ended(Attempt::client_gone);
+        if (!hr.got_bytes && conn.reused) co_return ended(Attempt::stale);
+        if (hr.outcome == HeadOutcome::closed)
+            co_return failure(502, "upstream_error", "upstream closed the connection before responding");
+        co_return io_failure(hr.io_error, "upstream connection failed");
+    }
+
+    const ClientFraming framing = choose_framing(resp, req.version_minor);
+    Attempt result;
+    result.client_keep_alive = req.keep_alive && framing != ClientFraming::until_close &&
+                               framing != ClientFraming::dechunk && !shard.draining();
+    out.clear();
+    append_client_head(out, resp, framing, rc.request_id, result.client_keep_alive, req.version_minor);
+    rc.status = resp.status;
+    const bool upstream_keep_alive = resp.keep_alive;
+    BodyTracker rbody(resp.body, resp.content_length);
+    up_in.consume(resp.head_length);  // resp's views die here
+
+    if (!up_in.empty() && up_in.peek().size() <= kRideAlongBytes) {
+        const std::string_view view = up_in.peek();
+        if (framing == ClientFraming::dechunk) {
+            up_in.consume(rbody.measure(view, &out));
+        } else {
+            const std::size_t n = rbody.measure(view);
+            out.append(view.substr(0, n));
+            up_in.consume(n);
+        }
+        if (rbody.error() != http::Error::none) co_return ended(Attempt::truncated);
+    }
+    if (co_await cs.socket->send(out, loop.now_ms() + st.stream_idle_timeout_ms) < 0)
+        co_return ended(Attempt::client_gone);
+    rc.response_started = true;
+    rc.bytes_out += out.size();
+
+    if (Attempt a = co_await stream_response_body(cs, rc, up_in, rbody, framing, out); a.kind != Attempt::done)
+        co_return a;
+    result.upstream_reusable = upstream_keep_alive && rbody.done() && up_in.empty() && !up.aborted();
+    co_return result;
+}
+
+// Tries the exchange, once more on a fresh connection when a pooled one turns out
+// to have died before answering (and the whole request is still at hand).
+io::Task<Attempt> exchange(ClientSession& cs, RequestContext& rc, std::uint32_t target, std::string& out,
+                           BodyTracker& body, const RequestFacts& req, bool replayable) {
+    Shard& shard = cs.shard;
+    upstream::UpstreamPool& pool = shard.pool();
+    const std::uint64_t first_byte_deadline = shard.loop().now_ms() + shard.settings().upstream_timeout_ms;
+    for (int attempt = 0;; ++attempt) {
+        upstream::UpstreamConn* conn = pool.take_idle(target);
+        if (conn == nullptr) {
+            const upstream::Acquired a = co_await pool.connect(target, first_byte_deadline);
+            if (a.conn == nullptr) co_return io_failure(a.error, "cannot connect to upstream");
+            conn = a.conn;
+        }
+        ++conn->requests;
+        Attempt result;
+        {
+            ClientWatch watch(*cs.socket, *conn->socket);
+            result = co_await attempt_exchange(cs, rc, *conn, out, body, req, first_byte_deadline);
+        }
+        if (result.kind == Attempt::done) {
+            pool.release(conn, result.upstream_reusable);
+            co_return result;
+        }
+        pool.discard(conn);
+        if (result.kind == Attempt::stale && replayable && attempt == 0) {
+            ++shard.counters().upstream_retries;
+            continue;
+        }
+        if (result.kind == Attempt::stale)
+            co_return failure(502, "upstream_error", "upstream closed the connection before responding");
+        co_return result;
+    }
+}
+
+}  // namespace
+
+io::Task<bool> forward_request(ClientSession& cs, RequestContext& rc, const ForwardPlan& plan) {
+    Shard& shard = cs.shard;
+    const ServeSettings& st = shard.settings();
+    const http::RequestHead& head = rc.head;
+    const RequestFacts req{head.version_minor, head.keep_alive, head.expect_continue, http::iequals(head.method, "HEAD")};
+
+    if (!plan.has_body_override && head.body == http::BodyKind::content_length && head.content_length > st.max_body) {
+        cs.in.consume(head.head_length);
+        co_return co_await send_error(cs, rc, 413, "body_too_large",
+                                      "request body is larger than " + std::to_string(st.max_body) + " bytes", false);
+    }
+    std::string out = shard.buffers().take();
+    append_upstream_head(out, head, shard.pool().target(plan.target), plan, cs.peer, rc.request_id);
+    BodyTracker body(plan.has_body_override ? http::BodyKind::none : head.body, head.content_length, st.max_body);
+    cs.in.consume(head.head_length);  // head's views die here
+    if (plan.has_body_override) {
+        out.append(plan.body_override);
+    } else {
+        const std::size_t before = out.size();
+        append_received_body(cs.in, body, out);
+        rc.bytes_in += out.size() - before;
+    }
+    if (body.error() != http::Error::none) {
+        shard.buffers().give(std::move(out));
+        co_return co_await send_error(cs, rc, http::status_for(body.error()), "bad_request",
+                                      std::string(http::message_for(body.error())), false);
+    }
+    if (!body.done() && req.expect_continue && cs.in.empty()) {
+        static constexpr std::string_view k100 = "HTTP/1.1 100 Continue\r\n\r\n";
+        if (co_await cs.socket->send(k100, shard.loop().now_ms() + st.stream_idle_timeout_ms) < 0) {
+            shard.buffers().give(std::move(out));
+            co_return false;
+        }
+    }
+
+    const Attempt a = co_await exchange(cs, rc, plan.target, out, body, req, body.done());
+    shard.buffers().give(std::move(out));
+    switch (a.kind) {
+    case Attempt::done:
+        co_return a.client_keep_alive;
+    case Attempt::failed:
+        if (rc.response_started) co_return false;
+        co_return co_await send_error(cs, rc, a.status, a.code, a.message, req.keep_alive && body.done());
+    case Attempt::client_gone:
+        ++shard.counters().client_aborts;
+        if (rc.status == 0) rc.status = 499;  // nginx's "client closed request", for the log only
+        co_return false;
+    case Attempt::stale:
+    case Attempt::truncated:
+        if (!rc.response_started)
+            co_return co_await send_error(cs, rc, 502, "upstream_error", "upstream response was cut short", false);
+        co_return false;  // the client sees the cut as a closed connection
+    }
+    co_return false;
+}
+
+}  // namespace rr::relay

@@ -1,0 +1,24 @@
+// Responses the gateway writes itself.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace rr::relay {
+
+std::string_view reason_phrase(int status) noexcept;
+
+// Appends a full response: status line, Content-Type: application/json,
+// Content-Length, X-Request-Id, Connection, extra header lines, body.
+void append_json_response(std::string& out, int status, std::string_view body, std::string_view request_id,
+                          bool keep_alive, std::string_view extra_headers = {});
+
+// The OpenAI-style error body of SPEC.md section 3:
+// {"error":{"message":"...","type":"ringrelay_error","code":"..."}}
+std::string error_body(std::string_view code, std::string_view message);
+
+// A gateway error response, with X-Ringrelay-Error: <code>.
+void append_error_response(std::string& out, int status, std::string_view code, std::string_view message,
+                           std::string_view request_id, bool keep_alive);
+
+}  // namespace rr::relay

@@ -1,0 +1,232 @@
+#include "ringrelay/relay/settings.hpp"
+
+#include <simdjson.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <sstream>
+
+#include "ringrelay/common.hpp"
+
+namespace rr::relay {
+namespace {
+
+enum class Kind { text, count, duration, size, mode };
+
+struct Knob {
+    const char* name;  // flag name without "--"
+    Kind kind;
+    std::function<void(ServeSettings&, std::uint64_t, const std::string&)> set;
+};
+
+#define TEXT(field) [](ServeSettings& s, std::uint64_t, const std::string& v) { s.field = v; }
+#define NUMBER(field) \
+    [](ServeSettings& s, std::uint64_t n, const std::string&) { s.field = static_cast<decltype(s.field)>(n); }
+
+const std::vector<Knob>& knobs() {
+    static const std::vector<Knob> k = {
+        {"listen", Kind::text, TEXT(listen)},
+        {"admin-listen", Kind::text, TEXT(admin_listen)},
+        {"shards", Kind::count, NUMBER(shards)},
+        {"mode", Kind::mode, [](ServeSettings& s, std::uint64_t n, const std::string&) {
+             s.mode = n ? Mode::relay : Mode::gateway;
+         }},
+        {"upstream", Kind::text, TEXT(upstream)},
+        {"log-file", Kind::text, TEXT(log_file)},
+        {"log-level", Kind::text, TEXT(log_level)},
+        {"tls-cert", Kind::text, TEXT(tls_cert)},
+        {"tls-key", Kind::text, TEXT(tls_key)},
+        {"data", Kind::text, TEXT(data_dir)},
+        {"upstream-max-concurrent", Kind::count, NUMBER(upstream_max_concurrent)},
+        {"upstream-max-queue", Kind::count, NUMBER(upstream_max_queue)},
+        {"upstream-queue-timeout", Kind::duration, NUMBER(upstream_queue_timeout_ms)},
+        {"upstream-timeout", Kind::duration, NUMBER(upstream_timeout_ms)},
+        {"stream-idle-timeout", Kind::duration, NUMBER(stream_idle_timeout_ms)},
+        {"header-timeout", Kind::duration, NUMBER(header_timeout_ms)},
+        {"keepalive-timeout", Kind::duration, NUMBER(keepalive_timeout_ms)},
+        {"max-body", Kind::size, NUMBER(max_body)},
+        {"retries", Kind::count, NUMBER(retries)},
+        {"drain-timeout", Kind::duration, NUMBER(drain_timeout_ms)},
+    };
+    return k;
+}
+#undef TEXT
+#undef NUMBER
+
+const Knob* find_knob(std::string_view name) {
+    for (const Knob& k : knobs())
+        if (name == k.name) return &k;
+    return nullptr;
+}
+
+// Converts one textual value for knob k and stores it; false + error when invalid.
+bool apply(const Knob& k, const std::string& value, const std::string& label, ServeSettings& s,
+           std::string& error) {
+    std::uint64_t number = 0;
+    switch (k.kind) {
+    case Kind::text:
+        break;
+    case Kind::count: {
+        auto n = parse_u64(value);
+        if (!n || *n > UINT32_MAX) {
+            error = label + ": '" + value + "' is not a whole number";
+            return false;
+        }
+        number = *n;
+        break;
+    }
+    case Kind::duration: {
+        auto d = parse_duration(value);
+        if (!d) {
+            error = label + ": '" + value + "' is not a duration (like 500ms, 30s, 5m, 24h)";
+            return false;
+        }
+        number = static_cast<std::uint64_t>(d->count());
+        break;
+    }
+    case Kind::size: {
+        auto n = parse_size(value);
+        if (!n) {
+            error = label + ": '" + value + "' is not a size (like 8MiB, 512KiB)";
+            return false;
+        }
+        number = *n;
+        break;
+    }
+    case Kind::mode:
+        if (value != "gateway" && value != "relay") {
+            error = label + ": '" + value + "' must be gateway or relay";
+            return false;
+        }
+        number = value == "relay";
+        break;
+    }
+    k.set(s, number, value);
+    return true;
+}
+
+std::string env_name(std::string_view flag) {
+    std::string n = "RINGRELAY_";
+    for (char c : flag) n += c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    return n;
+}
+
+// Reads the config file into name -> textual value (numbers as written).
+bool read_config(const std::string& path, std::map<std::string, std::string>& out, std::string& error) {
+    simdjson::padded_string json;
+    if (simdjson::padded_string::load(path).get(json)) {
+        error = "cannot read config file " + path;
+        return false;
+    }
+    simdjson::dom::parser parser;
+    simdjson::dom::object obj;
+    if (parser.parse(json).get(obj)) {
+        error = "config file " + path + " is not a JSON object";
+        return false;
+    }
+    for (auto field : obj) {
+        std::string name(field.key);
+        for (char& c : name) if (c == '_') c = '-';
+        if (!find_knob(name)) {
+            error = "config file " + path + ": unknown setting '" + std::string(field.key) + "'";
+            return false;
+        }
+        std::string_view sv;
+        if (!field.value.get(sv)) {
+            out[name] = std::string(sv);
+        } else if (field.value.is_uint64() || field.value.is_int64()) {
+            std::ostringstream os;
+            os << field.value;
+            out[name] = os.str();
+        } else {
+            error = "config file " + path + ": '" + name + "' must be a string or a number";
+            return false;
+        }
+    }
+    return true;
+}
+
+}  // namespace
+
+const char* serve_usage() {
+    return "usage: ringrelay serve [--listen 0.0.0.0:8080] [--admin-listen 127.0.0.1:9090] [--shards N]\n"
+           "                       [--mode gateway|relay] [--upstream URL] [--config FILE.json]\n"
+           "                       [--log-file F] [--log-level info] [--tls-cert F --tls-key F] [--data DIR]\n"
+           "                       [--upstream-max-concurrent 64] [--upstream-max-queue 1024]\n"
+           "                       [--upstream-queue-timeout 30s] [--upstream-timeout 30s]\n"
+           "                       [--stream-idle-timeout 120s] [--header-timeout 10s]\n"
+           "                       [--keepalive-timeout 75s] [--max-body 8MiB] [--retries 2]\n"
+           "                       [--drain-timeout 30s]\n"
+           "Every flag may also come from RINGRELAY_<FLAG> (e.g. RINGRELAY_UPSTREAM_MAX_CONCURRENT)\n"
+           "or from the --config JSON file (keys are flag names); flags win over both.\n";
+}
+
+bool resolve_settings(int argc, char** argv, ServeSettings& out, std::string& error, bool& usage_error) {
+    usage_error = true;
+    std::map<std::string, std::string> flags;
+    for (int i = 1; i < argc; ++i) {
+        std::string_view a = argv[i];
+        if (!a.starts_with("--")) {
+            error = "serve: unexpected argument '" + std::string(a) + "'";
+            return false;
+        }
+        a.remove_prefix(2);
+        std::string name, value;
+        if (auto eq = a.find('='); eq != std::string_view::npos) {
+            name = a.substr(0, eq);
+            value = a.substr(eq + 1);
+        } else {
+            name = a;
+            if (i + 1 >= argc) {
+                error = "serve: --" + name + " needs a value";
+                return false;
+            }
+            value = argv[++i];
+        }
+        if (name != "config" && !find_knob(name)) {
+            error = "serve: unknown flag --" + name + " (see ringrelay serve --help)";
+            return false;
+        }
+        flags[name] = value;
+    }
+    std::string config_path = flags.count("config") ? flags["config"] : "";
+    if (config_path.empty())
+        if (const char* e = std::getenv("RINGRELAY_CONFIG")) config_path = e;
+    std::map<std::string, std::string> file;
+    if (!config_path.empty() && !read_config(config_path, file, error)) {
+        usage_error = false;
+        return false;
+    }
+    out = ServeSettings{};
+    out.config_file = config_path;
+    if (const char* d = std::getenv("RINGRELAY_DATA")) out.data_dir = d;
+    for (const Knob& k : knobs()) {
+        const std::string env = env_name(k.name);
+        if (auto f = flags.find(k.name); f != flags.end()) {
+            if (!apply(k, f->second, "serve: --" + std::string(k.name), out, error)) return false;
+        } else if (const char* e = std::getenv(env.c_str())) {
+            if (!apply(k, e, "serve: environment " + env, out, error)) return false;
+        } else if (auto c = file.find(k.name); c != file.end()) {
+            if (!apply(k, c->second, "serve: config " + config_path + " '" + k.name + "'", out, error)) return false;
+        }
+    }
+    if (out.data_dir.empty()) out.data_dir = "./data";
+    if (out.mode == Mode::relay && out.upstream.empty()) {
+        error = "serve: --mode relay needs --upstream http://HOST:PORT";
+        return false;
+    }
+    if (out.upstream_max_concurrent == 0) {
+        error = "serve: --upstream-max-concurrent must be at least 1";
+        return false;
+    }
+    if (out.tls_cert.empty() != out.tls_key.empty()) {
+        error = "serve: --tls-cert and --tls-key go together";
+        return false;
+    }
+    return true;
+}
+
+}  // namespace rr::relay
