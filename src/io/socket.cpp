@@ -85,9 +85,10 @@ void Socket::on_recv(Completion* c, int res, std::uint32_t flags) {
         self->loop_.cancel(self);
     }
     if (self->closing_) return;
-    if (self->reader_) {
-        self->wake_reader();
-    } else if ((self->eof_ || self->error_ != 0) && !self->peer_gone_reported_ && self->on_peer_gone_) {
+    if (self->reader_ && self->read_state() != kWouldBlock) {
+        self->wake_reader();  // only for news: a parked (-ENOBUFS) recv is not news
+    } else if (!self->reader_ && (self->eof_ || self->error_ != 0) && !self->peer_gone_reported_ &&
+               self->on_peer_gone_) {
         self->peer_gone_reported_ = true;
         self->on_peer_gone_(self->peer_gone_ctx_);
     }

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# The README's second command: installs what is missing, builds, and runs every
+# test: unit + integration in a release build (warnings as errors), the same under
+# AddressSanitizer+UBSan, the unit suites under ThreadSanitizer, and a short fuzz
+# run when clang is there. Ends with one line "N passed, N failed, N skipped".
+#
+#   tools/test.sh            everything
+#   QUICK=1 tools/test.sh    release build only
+set -uo pipefail
+cd "$(dirname "$0")/.."
+tools/install-deps.sh build test || exit 1
+
+passed=0; failed=0; skipped=0
+failed_names=()
+
+# Adds one meson test run's results (from its testlog.json) to the totals.
+count_results() {
+  local log=$1/meson-logs/testlog.json label=$2
+  [ -f "$log" ] || { failed=$((failed + 1)); failed_names+=("$label: no test log"); return; }
+  eval "$(python3 - "$log" "$label" <<'PY'
+import json, sys
+p = f = s = 0
+names = []
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    res = r.get("result")
+    if res in ("OK", "EXPECTEDFAIL"): p += 1
+    elif res == "SKIP": s += 1
+    else:
+        f += 1
+        names.append(f"{sys.argv[2]}: {r.get('name')} ({res})")
+print(f"p={p}; f={f}; s={s}")
+print("fn=(" + " ".join("'" + n.replace("'", "") + "'" for n in names) + ")")
+PY
+)"
+  passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
+  failed_names+=("${fn[@]}")
+}
+
+# run_suite LABEL BUILD_DIR "MESON_SETUP_OPTIONS" "MESON_TEST_ARGS"
+run_suite() {
+  local label=$1 dir=$2 setup=$3 testargs=$4
+  echo "=== $label ($dir)"
+  if [ ! -f "$dir/build.ninja" ]; then
+    # shellcheck disable=SC2086
+    if ! meson setup "$dir" $setup >"/tmp/ringrelay-setup-$label.log" 2>&1; then
+      cat "/tmp/ringrelay-setup-$label.log"; failed=$((failed + 1)); failed_names+=("$label: meson setup"); return
+    fi
+  fi
+  if ! ninja -C "$dir" >"/tmp/ringrelay-build-$label.log" 2>&1; then
+    tail -60 "/tmp/ringrelay-build-$label.log"; failed=$((failed + 1)); failed_names+=("$label: build"); return
+  fi
+  rm -f "$dir/meson-logs/testlog.json"
+  # shellcheck disable=SC2086
+  meson test -C "$dir" --no-rebuild --print-errorlogs $testargs
+  count_results "$dir" "$label"
+}
+
+run_suite release build-test "-Dwerror=true -Dbuildtype=release" "--suite unit --suite integration"
+if [ -z "${QUICK:-}" ]; then
+  run_suite asan build-asan "-Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debugoptimized" \
+    "--suite unit --suite integration --timeout-multiplier 3"
+  run_suite tsan build-tsan "-Db_sanitize=thread -Dbuildtype=debugoptimized" "--suite unit --timeout-multiplier 3"
+  if command -v clang++ >/dev/null; then
+    echo "=== fuzz"
+    if [ ! -f build-fuzz/build.ninja ]; then
+      CXX=clang++ meson setup build-fuzz -Dfuzz=true -Dtests=disabled -Dbuildtype=debugoptimized >/tmp/ringrelay-setup-fuzz.log 2>&1
+    fi
+    if ninja -C build-fuzz >/tmp/ringrelay-build-fuzz.log 2>&1 && tests/fuzz/run.sh build-fuzz "${FUZZ_SECONDS:-30}"; then
+      passed=$((passed + 1))
+    else
+      rc=$?
+      if [ "$rc" -eq 77 ]; then skipped=$((skipped + 1)); else failed=$((failed + 1)); failed_names+=("fuzz"); fi
+    fi
+  fi
+fi
+
+for n in "${failed_names[@]}"; do [ -n "$n" ] && echo "FAILED: $n"; done
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]
