@@ -1,0 +1,99 @@
+#include <doctest/doctest.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "ringrelay/relay/settings.hpp"
+
+using rr::relay::Mode;
+using rr::relay::ServeSettings;
+
+namespace {
+
+struct Args {
+    explicit Args(std::vector<std::string> a) : storage(std::move(a)) {
+        storage.insert(storage.begin(), "serve");
+        for (auto& s : storage) argv.push_back(s.data());
+    }
+    int argc() { return static_cast<int>(argv.size()); }
+    std::vector<std::string> storage;
+    std::vector<char*> argv;
+};
+
+bool resolve(std::vector<std::string> flags, ServeSettings& out, std::string& error, bool& usage) {
+    Args a(std::move(flags));
+    return rr::relay::resolve_settings(a.argc(), a.argv.data(), out, error, usage);
+}
+
+std::string write_config(const std::string& json) {
+    char path[] = "/tmp/rr-settings-XXXXXX";
+    const int fd = mkstemp(path);
+    REQUIRE(fd >= 0);
+    FILE* f = fdopen(fd, "w");
+    std::fputs(json.c_str(), f);
+    std::fclose(f);
+    return path;
+}
+
+}  // namespace
+
+TEST_CASE("defaults follow SPEC.md") {
+    ServeSettings s;
+    std::string err;
+    bool usage;
+    REQUIRE(resolve({}, s, err, usage));
+    CHECK(s.mode == Mode::gateway);
+    CHECK(s.upstream_max_concurrent == 64);
+    CHECK(s.upstream_max_queue == 1024);
+    CHECK(s.upstream_queue_timeout_ms == 30000);
+    CHECK(s.stream_idle_timeout_ms == 120000);
+    CHECK(s.header_timeout_ms == 10000);
+    CHECK(s.max_body == 8u << 20);
+    CHECK(s.retries == 2);
+    CHECK(s.listen == "0.0.0.0:8080");
+}
+
+TEST_CASE("a flag beats the environment, which beats the config file") {
+    const std::string cfg = write_config(
+        R"({"upstream_max_concurrent": 5, "upstream-max-queue": 6, "header-timeout": "3s", "max-body": "1MiB"})");
+    setenv("RINGRELAY_UPSTREAM_MAX_QUEUE", "77", 1);
+    setenv("RINGRELAY_UPSTREAM_MAX_CONCURRENT", "88", 1);
+    ServeSettings s;
+    std::string err;
+    bool usage;
+    REQUIRE(resolve({"--config", cfg, "--upstream-max-concurrent", "9"}, s, err, usage));
+    CHECK(s.upstream_max_concurrent == 9);   // flag
+    CHECK(s.upstream_max_queue == 77);       // environment over file
+    CHECK(s.header_timeout_ms == 3000);      // file
+    CHECK(s.max_body == 1u << 20);           // file
+    unsetenv("RINGRELAY_UPSTREAM_MAX_QUEUE");
+    unsetenv("RINGRELAY_UPSTREAM_MAX_CONCURRENT");
+    std::remove(cfg.c_str());
+}
+
+TEST_CASE("bad values are usage errors that name the flag") {
+    ServeSettings s;
+    std::string err;
+    bool usage = false;
+    CHECK_FALSE(resolve({"--header-timeout", "soon"}, s, err, usage));
+    CHECK(usage);
+    CHECK(err.find("--header-timeout") != std::string::npos);
+    CHECK_FALSE(resolve({"--no-such-flag", "1"}, s, err, usage));
+    CHECK(err.find("--no-such-flag") != std::string::npos);
+    CHECK_FALSE(resolve({"--mode", "relay"}, s, err, usage));  // relay needs --upstream
+    CHECK(err.find("--upstream") != std::string::npos);
+    CHECK_FALSE(resolve({"--max-body"}, s, err, usage));
+}
+
+TEST_CASE("an unknown key in the config file is an error, not ignored") {
+    const std::string cfg = write_config(R"({"upstream-max-concurent": 5})");
+    ServeSettings s;
+    std::string err;
+    bool usage = true;
+    CHECK_FALSE(resolve({"--config", cfg}, s, err, usage));
+    CHECK_FALSE(usage);
+    CHECK(err.find("upstream-max-concurent") != std::string::npos);
+    std::remove(cfg.c_str());
+}
