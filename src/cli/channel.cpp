@@ -1,0 +1,263 @@
+// ringrelay channel ...: add, list, show, update, enable, disable, remove.
+#include <algorithm>
+#include <cstdio>
+
+#include "cli.hpp"
+
+namespace rr::cli {
+namespace {
+
+std::vector<FlagSpec> channel_flags(bool add) {
+    return {
+        {"name", "NAME", add ? "display name (required)" : "display name"},
+        {"base-url", "URL",
+         add ? "upstream base URL, http(s)://host[:port][/prefix] (required)"
+             : "upstream base URL, http(s)://host[:port][/prefix]"},
+        {"api-key", "SECRET",
+         add ? "upstream credential, - reads it from stdin (required; never printed without --reveal)"
+             : "upstream credential, - reads it from stdin (never printed without --reveal)"},
+        {"models", "M1,M2", add ? "models the channel serves (required)" : "models the channel serves"},
+        {"type", "TYPE", "openai or anthropic (default openai)"},
+        {"group", "G1,G2", "groups whose keys may use it (default default)"},
+        {"model-map", "A=B,C=D", "rename requested models for the upstream; a source name counts as served"},
+        {"weight", "N", "share among channels of one priority, at least 1 (default 1)"},
+        {"priority", "N", "lower is tried first (default 0)"},
+        {"max-concurrency", "N", "requests in flight at once, 0 = unlimited (default 0)"},
+        {"timeout", "DURATION", "connect + first response byte (default 30s)"},
+    };
+}
+
+std::string read_stdin_line() {
+    std::string line;
+    for (int c = std::getchar(); c != EOF && c != '\n'; c = std::getchar()) line += static_cast<char>(c);
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    return line;
+}
+
+store::ChannelPatch channel_patch_from(const Args& args) {
+    store::ChannelPatch p;
+    if (auto v = args.value("name")) {
+        check_flag("name", store::validate_name("channel name", *v));
+        p.name = std::string(*v);
+    }
+    if (auto v = args.value("base-url")) {
+        store::BaseUrl url;
+        check_flag("base-url", store::parse_base_url(*v, url));
+        p.base_url = url.normalized;
+    }
+    if (auto v = args.value("api-key")) {
+        // "-" reads the credential from stdin, keeping it out of ps and shell history.
+        std::string key = *v == "-" ? read_stdin_line() : std::string(*v);
+        check_flag("api-key", store::validate_credential(key));
+        p.api_key = std::move(key);
+    }
+    if (auto v = args.value("models")) {
+        std::vector<std::string> models;
+        check_flag("models", store::parse_model_list(*v, models));
+        if (models.empty()) throw UsageError("--models: a channel needs at least one model, e.g. --models gpt-4o");
+        p.models = std::move(models);
+    }
+    if (auto v = args.value("type")) {
+        auto type = store::parse_channel_type(*v);
+        if (!type) throw UsageError(cat("--type: \"", *v, "\" is not a channel type: use openai or anthropic"));
+        p.type = *type;
+    }
+    if (auto v = args.value("group")) {
+        std::vector<std::string> groups;
+        check_flag("group", store::parse_group_list(*v, groups));
+        if (groups.empty()) throw UsageError("--group: a channel needs at least one group, e.g. --group default");
+        p.groups = std::move(groups);
+    }
+    if (auto v = args.value("model-map")) {
+        std::vector<std::pair<std::string, std::string>> map;
+        check_flag("model-map", store::parse_model_map(*v, map));
+        p.model_map = std::move(map);
+    }
+    if (auto v = args.value("weight")) {
+        p.weight = flag_u32("weight", *v);
+        if (*p.weight == 0) throw UsageError("--weight: must be at least 1");
+    }
+    if (auto v = args.value("priority")) p.priority = flag_i32("priority", *v);
+    if (auto v = args.value("max-concurrency")) p.max_concurrency = flag_u32("max-concurrency", *v);
+    if (auto v = args.value("timeout")) {
+        std::int64_t ms = flag_duration_ms("timeout", *v);
+        if (ms <= 0 || ms > store::kMaxTimeoutMs) throw UsageError("--timeout: must be between 1ms and 24h");
+        p.timeout_ms = static_cast<std::uint32_t>(ms);
+    }
+    return p;
+}
+
+void channel_json(Json& j, const store::ChannelView& c, bool reveal) {
+    j.begin_object();
+    j.key("id").str(c.id());
+    j.key("name").str(c.name());
+    j.key("type").str(store::to_string(c.type()));
+    j.key("base_url").str(c.base_url());
+    j.key("groups").list(c.groups());
+    j.key("models").list(c.models());
+    j.key("model_map").begin_object();
+    for (std::string_view entry : c.model_map().entries()) {
+        std::size_t eq = entry.find('=');
+        j.key(entry.substr(0, eq)).str(entry.substr(eq + 1));
+    }
+    j.end_object();
+    j.key("weight").num(c.weight());
+    j.key("priority").num_signed(c.priority());
+    j.key("enabled").boolean(c.enabled());
+    j.key("max_concurrency").num(c.max_concurrency());
+    j.key("timeout_ms").num(c.timeout_ms());
+    j.key("created_at").time(c.created_at_ms());
+    j.key("updated_at").time(c.updated_at_ms());
+    if (reveal) j.key("api_key").str(c.api_key());
+    j.end_object();
+}
+
+void channel_text(const store::ChannelView& c, bool reveal) {
+    Table t({"id", std::string(c.id())});
+    t.add({"name", std::string(c.name())});
+    t.add({"type", std::string(store::to_string(c.type()))});
+    t.add({"base url", std::string(c.base_url())});
+    t.add({"api key", reveal ? std::string(c.api_key()) : std::string("(hidden: --reveal shows it)")});
+    t.add({"enabled", c.enabled() ? "yes" : "no"});
+    t.add({"groups", std::string(c.groups().text())});
+    t.add({"models", std::string(c.models().text())});
+    t.add({"model map", list_text(c.model_map().entries(), "-")});
+    t.add({"priority", std::to_string(c.priority())});
+    t.add({"weight", std::to_string(c.weight())});
+    t.add({"max concurrency", limit_text(c.max_concurrency())});
+    t.add({"timeout", format_duration(std::chrono::milliseconds(c.timeout_ms()))});
+    t.add({"created", time_or(c.created_at_ms(), "-")});
+    t.add({"updated", time_or(c.updated_at_ms(), "-")});
+    t.print();
+}
+
+int show_channel(const Args& args, store::Env& env, std::string_view id, bool reveal) {
+    store::Reader reader(env);
+    check(reader.renew());
+    store::ChannelView c = reader.channel_by_id(id);
+    if (!c.valid()) throw RuntimeError(cat("no channel with id ", id, ": see ringrelay channel list"));
+    if (args.json()) {
+        Json j;
+        channel_json(j, c, reveal);
+        print_line(j.text());
+    } else {
+        channel_text(c, reveal);
+    }
+    return 0;
+}
+
+int channel_add(const Args& args) {
+    for (std::string_view required : {"name", "base-url", "api-key", "models"}) {
+        if (!args.value(required)) {
+            throw UsageError(
+                "channel add needs --name, --base-url, --api-key and --models: run ringrelay channel add --help");
+        }
+    }
+    store::ChannelSpec spec;
+    channel_patch_from(args).apply_to(spec);
+    check(store::validate_channel_spec(spec));
+    auto env = open_store(args);
+    std::string id;
+    check(store::add_channel(*env, spec, now_unix_ms(), id));
+    if (args.json()) return show_channel(args, *env, id, false);
+    print_line(cat("added channel ", id, " (", spec.name, ")"));
+    return 0;
+}
+
+int channel_list(const Args& args) {
+    auto env = open_store(args);
+    store::Reader reader(*env);
+    check(reader.renew());
+    std::vector<store::ChannelView> channels;
+    reader.for_each_channel([&](const store::ChannelView& c) { channels.push_back(c); });
+    std::sort(channels.begin(), channels.end(), [](const store::ChannelView& a, const store::ChannelView& b) {
+        if (a.priority() != b.priority()) return a.priority() < b.priority();
+        return a.created_at_ms() != b.created_at_ms() ? a.created_at_ms() < b.created_at_ms() : a.id() < b.id();
+    });
+    if (args.json()) {
+        Json j;
+        j.begin_array();
+        for (const auto& c : channels) channel_json(j, c, false);
+        j.end_array();
+        print_line(j.text());
+        return 0;
+    }
+    Table t({"ID", "NAME", "TYPE", "ENABLED", "PRIO", "WEIGHT", "CONC", "TIMEOUT", "GROUPS", "MODELS", "BASE_URL"});
+    for (const auto& c : channels) {
+        t.add({std::string(c.id()), std::string(c.name()), std::string(store::to_string(c.type())),
+               c.enabled() ? "yes" : "no", std::to_string(c.priority()), std::to_string(c.weight()),
+               limit_text(c.max_concurrency()), format_duration(std::chrono::milliseconds(c.timeout_ms())),
+               std::string(c.groups().text()), std::string(c.models().text()), std::string(c.base_url())});
+    }
+    t.print();
+    return 0;
+}
+
+int channel_show(const Args& args) {
+    auto env = open_store(args);
+    return show_channel(args, *env, args.positional[0], args.is_set("reveal"));
+}
+
+int channel_update(const Args& args) {
+    if (!args.any_of(channel_flags(false))) {
+        throw UsageError("channel update needs at least one flag to change: run ringrelay channel update --help");
+    }
+    store::ChannelPatch patch = channel_patch_from(args);
+    auto env = open_store(args);
+    const std::string& id = args.positional[0];
+    check(store::update_channel(*env, id, patch, now_unix_ms()));
+    if (args.json()) return show_channel(args, *env, id, false);
+    print_line(cat("updated channel ", id));
+    return 0;
+}
+
+int set_enabled(const Args& args, bool enabled) {
+    auto env = open_store(args);
+    const std::string& id = args.positional[0];
+    check(store::set_channel_enabled(*env, id, enabled, now_unix_ms()));
+    if (args.json()) return show_channel(args, *env, id, false);
+    print_line(cat(enabled ? "enabled" : "disabled", " channel ", id));
+    return 0;
+}
+
+int channel_enable(const Args& args) {
+    return set_enabled(args, true);
+}
+int channel_disable(const Args& args) {
+    return set_enabled(args, false);
+}
+
+int channel_remove(const Args& args) {
+    auto env = open_store(args);
+    const std::string& id = args.positional[0];
+    check(store::remove_channel(*env, id, now_unix_ms()));
+    if (args.json()) {
+        Json j;
+        j.begin_object().key("id").str(id).key("removed").boolean(true).end_object();
+        print_line(j.text());
+    } else {
+        print_line(cat("removed channel ", id));
+    }
+    return 0;
+}
+
+}  // namespace
+
+const Area& channel_area() {
+    static const Area area{
+        "channel",
+        "Manage the upstreams requests are relayed to.",
+        {
+            {"add", "", "add a channel", channel_flags(true), 0, channel_add},
+            {"list", "", "list every channel (credentials hidden)", {}, 0, channel_list},
+            {"show", "ID", "show one channel", {{"reveal", "", "print the upstream credential too"}}, 1, channel_show},
+            {"update", "ID", "change any of a channel's settings", channel_flags(false), 1, channel_update},
+            {"enable", "ID", "route requests to the channel again", {}, 1, channel_enable},
+            {"disable", "ID", "stop routing requests to the channel", {}, 1, channel_disable},
+            {"remove", "ID", "delete the channel", {}, 1, channel_remove},
+        },
+    };
+    return area;
+}
+
+}  // namespace rr::cli
