@@ -1,0 +1,45 @@
+// The two fields of a client's JSON body the gateway routes on: `model` and
+// `stream`, read with simdjson On-Demand (never a hand-written scanner), and the
+// rewrite of `model` when a channel maps it to another name.
+#pragma once
+
+#include <simdjson.h>
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace rr::gateway {
+
+enum class BodyError : std::uint8_t {
+    none,
+    not_json,          // not parseable JSON
+    not_object,        // JSON, but not an object
+    no_model,          // no "model" field
+    model_not_string,  // "model" is not a non-empty string
+};
+
+// A sentence for the 400 invalid_request answer.
+std::string_view describe(BodyError e) noexcept;
+
+struct RequestFields {
+    BodyError error = BodyError::none;
+    std::string model;            // unescaped
+    bool stream = false;          // "stream": true
+    std::size_t model_at = 0;     // the model's JSON string token (quotes included) in the body
+    std::size_t model_length = 0;
+};
+
+// Reads model and stream from body[0, size). body must have SIMDJSON_PADDING
+// readable bytes past size (capacity >= size + SIMDJSON_PADDING); use
+// padded_body() to make sure. parser is the caller's (one per shard: it keeps its
+// buffers between calls).
+RequestFields read_request_fields(simdjson::ondemand::parser& parser, std::string& body);
+
+// Grows body's capacity so that simdjson may read SIMDJSON_PADDING bytes past its end.
+void pad_for_simdjson(std::string& body);
+
+// Replaces the model token at fields.model_at with the JSON string of new_model.
+void rewrite_model(std::string& body, const RequestFields& fields, std::string_view new_model);
+
+}  // namespace rr::gateway
