@@ -1,0 +1,55 @@
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "ringrelay/gateway/request_body.hpp"
+
+using namespace rr::gateway;
+
+namespace {
+RequestFields read(std::string body) {
+    static simdjson::ondemand::parser parser;
+    return read_request_fields(parser, body);
+}
+}  // namespace
+
+TEST_CASE("model and stream are read in any order, among other members") {
+    RequestFields f = read(R"({"messages":[{"role":"user","content":"{\"model\":\"no\"}"}],"stream":true,"model":"gpt-4o"})");
+    CHECK(f.error == BodyError::none);
+    CHECK(f.model == "gpt-4o");
+    CHECK(f.stream);
+    f = read(R"({"model":"claude-3","max_tokens":5})");
+    CHECK(f.model == "claude-3");
+    CHECK_FALSE(f.stream);
+}
+
+TEST_CASE("escaped model names are unescaped") {
+    const RequestFields f = read(R"({"model":"a\"b\\c"})");
+    CHECK(f.model == "a\"b\\c");
+}
+
+TEST_CASE("bodies that cannot be routed say why") {
+    CHECK(read("hello").error != BodyError::none);
+    CHECK(read("").error != BodyError::none);
+    CHECK(read("[1,2]").error == BodyError::not_object);
+    CHECK(read(R"({"messages":[]})").error == BodyError::no_model);
+    CHECK(read(R"({"model":5})").error == BodyError::model_not_string);
+    CHECK(read(R"({"model":""})").error == BodyError::model_not_string);
+    CHECK(read(R"({"model":"x")").error != BodyError::none);  // truncated
+}
+
+TEST_CASE("rewriting the model keeps every other byte") {
+    std::string body = R"({"stream":false, "model" : "alias" ,"messages":[1]})";
+    simdjson::ondemand::parser parser;
+    const RequestFields f = read_request_fields(parser, body);
+    REQUIRE(f.error == BodyError::none);
+    rewrite_model(body, f, "real\"model");
+    CHECK(body == R"({"stream":false, "model" : "real\"model" ,"messages":[1]})");
+}
+
+TEST_CASE("a large body with the model at the end is read") {
+    std::string big = R"({"messages":[)";
+    for (int i = 0; i < 20000; ++i) big += R"({"role":"user","content":"hello there"},)";
+    big += R"({"role":"user","content":"x"}],"model":"late"})";
+    CHECK(read(big).model == "late");
+}
