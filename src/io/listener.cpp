@@ -93,8 +93,12 @@ int listen_socket(const SocketAddress& addr, bool reuse_port, int backlog) {
     return fd;
 }
 
+// A listener counts as a live socket of its loop until its fd is closed, so a
+// shutdown waits for the cancelled accept's last CQE.
 Listener::Listener(Loop& loop, int listen_fd, OnAccept on_accept, void* ctx) noexcept
-    : Completion(&Listener::on_cqe), loop_(loop), fd_(listen_fd), on_accept_(on_accept), ctx_(ctx) {}
+    : Completion(&Listener::on_cqe), loop_(loop), fd_(listen_fd), on_accept_(on_accept), ctx_(ctx) {
+    loop_.socket_opened();
+}
 
 void Listener::start() { arm(); }
 
@@ -114,6 +118,7 @@ void Listener::stop() {
     } else {
         close(fd_);
         fd_ = -1;
+        loop_.socket_closed();
     }
 }
 
@@ -132,6 +137,7 @@ void Listener::on_cqe(Completion* c, int res, std::uint32_t flags) {
     if (self->stopped_) {
         close(self->fd_);
         self->fd_ = -1;
+        self->loop_.socket_closed();
         return;
     }
     if (res == -EMFILE || res == -ENFILE || res == -ENOMEM || res == -ENOBUFS) {

@@ -143,6 +143,14 @@ void Loop::run_posted() {
     }
 }
 
+void Loop::run_deferred() {
+    while (!deferred_.empty()) {
+        std::vector<std::coroutine_handle<>> batch;
+        batch.swap(deferred_);
+        for (std::coroutine_handle<> h : batch) h.resume();
+    }
+}
+
 void Loop::update_clock() noexcept { now_ms_ = monotonic_ms(); }
 
 void Loop::reap() {
@@ -170,34 +178,49 @@ void Loop::reap() {
     }
 }
 
-void Loop::run() {
-    while (!stopping()) {
-        ++stats_.iterations;
-        const std::uint64_t next = timers_.next_deadline();
-        int rc;
-        if (inbox_.load(std::memory_order_relaxed) != nullptr) {
-            rc = io_uring_submit(&ring_);  // work is waiting: do not sleep
-            io_uring_get_events(&ring_);
-        } else if (next == UINT64_MAX) {
-            rc = io_uring_submit_and_wait(&ring_, 1);
-        } else {
-            const std::uint64_t wait_ms = next > now_ms_ ? next - now_ms_ : 0;
-            __kernel_timespec ts{static_cast<long long>(wait_ms / 1000),
-                                 static_cast<long long>((wait_ms % 1000) * 1000000)};
-            io_uring_cqe* cqe = nullptr;
-            rc = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
-        }
-        if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY && rc != -EAGAIN)
-            throw std::system_error(-rc, std::generic_category(), "io_uring_submit_and_wait");
-        if (io_uring_cq_has_overflow(&ring_)) {
-            ++stats_.cq_overflows;
-            io_uring_get_events(&ring_);
-        }
-        update_clock();
-        reap();
-        timers_.run_expired(now_ms_);
-        run_posted();
+void Loop::iterate() {
+    ++stats_.iterations;
+    const std::uint64_t next = timers_.next_deadline();
+    int rc;
+    if (inbox_.load(std::memory_order_relaxed) != nullptr || !deferred_.empty()) {
+        rc = io_uring_submit(&ring_);  // work is waiting: do not sleep
+        io_uring_get_events(&ring_);
+    } else if (next == UINT64_MAX) {
+        rc = io_uring_submit_and_wait(&ring_, 1);
+    } else {
+        const std::uint64_t wait_ms = next > now_ms_ ? next - now_ms_ : 0;
+        __kernel_timespec ts{static_cast<long long>(wait_ms / 1000),
+                             static_cast<long long>((wait_ms % 1000) * 1000000)};
+        io_uring_cqe* cqe = nullptr;
+        rc = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
     }
+    if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY && rc != -EAGAIN)
+        throw std::system_error(-rc, std::generic_category(), "io_uring_submit_and_wait");
+    if (io_uring_cq_has_overflow(&ring_)) {
+        ++stats_.cq_overflows;
+        io_uring_get_events(&ring_);
+    }
+    update_clock();
+    reap();
+    timers_.run_expired(now_ms_);
+    run_posted();
+    run_deferred();
+}
+
+void Loop::run() {
+    while (!stopping()) iterate();
+}
+
+void Loop::drain_sockets(std::uint64_t timeout_ms) {
+    struct Tick : Timer {
+        Tick() : Timer([](Timer*) {}) {}
+    } tick;  // bounds each wait, so the deadline is seen
+    const std::uint64_t deadline = now_ms_ + timeout_ms;
+    while (live_sockets_ > 0 && now_ms_ < deadline) {
+        timers_.arm(tick, std::min(deadline, now_ms_ + 10));
+        iterate();
+    }
+    timers_.cancel(tick);
 }
 
 }  // namespace rr::io

@@ -5,6 +5,9 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <utility>
+
+#include "ringrelay/io/tls.hpp"
 
 namespace rr::io {
 
@@ -36,9 +39,19 @@ void Socket::ReceivedQueue::pop() noexcept {
 
 // ---- receiving -----------------------------------------------------------------
 
-Socket::Socket(Loop& loop, int fd) noexcept : Completion(&Socket::on_recv), loop_(loop), fd_(fd) {}
+Socket::Socket(Loop& loop, int fd) noexcept : Completion(&Socket::on_recv), loop_(loop), fd_(fd) {
+    loop_.socket_opened();
+}
+
+Socket::~Socket() { delete tls_; }
 
 void Socket::start_receiving() { arm_recv(); }
+
+void Socket::attach_tls(std::unique_ptr<TlsSession> session) noexcept {
+    delete tls_;
+    tls_ = session.release();
+    if (tls_ != nullptr) tls_->bind(this);
+}
 
 void Socket::arm_recv() {
     io_uring_sqe* s = loop_.sqe();
@@ -70,6 +83,8 @@ void Socket::on_recv(Completion* c, int res, std::uint32_t flags) {
     } else if (res < 0 && res != -ECANCELED) {
         self->error_ = res;
     }
+    // TLS: decrypt what came (or learn of the EOF) before anyone looks at the queue.
+    if (self->tls_ != nullptr && !self->closing_) [[unlikely]] self->tls_->on_received();
     if (!more) {
         self->recv_armed_ = false;
         --self->pending_;
@@ -77,8 +92,11 @@ void Socket::on_recv(Completion* c, int res, std::uint32_t flags) {
         if (res == -ENOBUFS && !self->eof_ && self->error_ == 0) {
             self->starved_ = true;
             self->loop_.park_starved(self);
-        } else if (!self->paused_ && !self->eof_ && self->error_ == 0) {
-            self->arm_recv();  // multishot ended on its own (e.g. kernel limits): re-arm
+        } else if ((!self->paused_ || self->queue_.size() <= 1) && !self->eof_ && self->error_ == 0) {
+            // Multishot ended on its own (e.g. kernel limits), or the pause's cancel
+            // landed after the reader had already drained the queue (then no later
+            // consume() would re-arm it): re-arm now.
+            self->arm_recv();
         }
     } else if (self->queue_.size() >= kHighWater && !self->paused_) {
         self->paused_ = true;
@@ -101,6 +119,7 @@ void Socket::retry_after_enobufs() {
 
 int Socket::read_state() const noexcept {
     if (aborted_) return -ECANCELED;
+    if (tls_ != nullptr) [[unlikely]] return tls_->read_state();
     if (queue_.size() != 0) return kData;
     if (error_ != 0) return error_;
     if (eof_) return kEof;
@@ -133,18 +152,31 @@ void Socket::on_read_timeout(Timer* t) {
 }
 
 std::string_view Socket::front() const noexcept {
+    if (tls_ != nullptr) [[unlikely]] return tls_->plaintext();
+    return raw_front();
+}
+
+std::string_view Socket::raw_front() const noexcept {
     if (queue_.size() == 0) return {};
     const Received& r = queue_.front();
     return {loop_.buffers().data(r.bid) + front_offset_, r.len - front_offset_};
 }
 
 std::size_t Socket::queued_bytes() const noexcept {
+    if (tls_ != nullptr) [[unlikely]] return tls_->plaintext_bytes();
     std::size_t n = 0;
     for (std::size_t i = 0; i < queue_.size(); ++i) n += queue_.at(i).len;
     return n - front_offset_;
 }
 
+bool Socket::tls_has_data() const noexcept { return tls_->plaintext_bytes() != 0; }
+
 void Socket::consume(std::size_t n) noexcept {
+    if (tls_ != nullptr) [[unlikely]] return tls_->consume_plaintext(n);
+    raw_consume(n);
+}
+
+void Socket::raw_consume(std::size_t n) noexcept {
     if (queue_.size() == 0) return;
     front_offset_ += static_cast<std::uint32_t>(n);
     const Received r = queue_.front();
@@ -161,7 +193,15 @@ void Socket::consume(std::size_t n) noexcept {
 Socket::SendAwaiter::SendAwaiter(Socket& s, std::string_view data, std::uint64_t deadline) noexcept
     : Completion(&SendAwaiter::complete), Timer(&SendAwaiter::expire), s_(s), p_(data.data()),
       left_(data.size()), deadline_(deadline) {
-    if (s.aborted_) result_ = -ECANCELED;
+    if (s.aborted_) {
+        result_ = -ECANCELED;
+    } else if (s.tls_ != nullptr) [[unlikely]] {
+        // Encrypt the first piece now, so await_ready() sees whether anything goes out.
+        plain_p_ = p_;
+        plain_left_ = left_;
+        left_ = 0;
+        if (const int rc = tls_next_piece(); rc < 0) result_ = rc;
+    }
 }
 
 void Socket::SendAwaiter::submit() {
@@ -187,12 +227,14 @@ void Socket::SendAwaiter::complete(Completion* c, int res, std::uint32_t) {
     auto* self = static_cast<SendAwaiter*>(c);
     Socket& s = self->s_;
     --s.pending_;
-    if (res > 0 && static_cast<std::size_t>(res) < self->left_ && !s.aborted_ && !self->timed_out_) {
+    const bool may_go_on = res > 0 && !s.aborted_ && !self->timed_out_;
+    if (may_go_on && static_cast<std::size_t>(res) < self->left_) {
         self->p_ += res;  // short send: the rest goes out before anyone else may send
         self->left_ -= static_cast<std::size_t>(res);
         self->submit();
         return;
     }
+    if (s.tls_ != nullptr) [[unlikely]] return self->tls_complete(res, may_go_on);
     s.send_in_flight_ = nullptr;
     if (res < 0) {
         self->result_ = self->timed_out_ ? -ETIMEDOUT : (s.aborted_ ? -ECANCELED : res);
@@ -210,16 +252,48 @@ void Socket::SendAwaiter::expire(Timer* t) {
     self->s_.loop_.cancel(self);
 }
 
+int Socket::SendAwaiter::tls_next_piece() noexcept {
+    TlsSession& t = *s_.tls_;
+    const int taken = t.encrypt(plain_p_, plain_left_);
+    if (taken < 0) return taken;
+    plain_p_ += taken;
+    plain_left_ -= static_cast<std::size_t>(taken);
+    const std::string_view ciphertext = t.take_ciphertext();
+    if (ciphertext.empty()) return plain_left_ == 0 ? 0 : -EIO;  // nothing encrypted, nothing to wait for
+    p_ = ciphertext.data();
+    left_ = ciphertext.size();
+    return 1;
+}
+
+void Socket::SendAwaiter::tls_complete(int res, bool sent_whole) noexcept {
+    TlsSession& t = *s_.tls_;
+    t.ciphertext_sent(sent_whole);
+    if (sent_whole) {
+        result_ = tls_next_piece();
+        if (result_ > 0) return submit();
+    } else if (timed_out_) {
+        result_ = -ETIMEDOUT;
+    } else if (s_.aborted_) {
+        result_ = -ECANCELED;
+    } else {
+        result_ = res < 0 ? res : -EPIPE;
+    }
+    t.release_send_buffers();
+    s_.send_in_flight_ = nullptr;
+    handle_.resume();
+}
+
 // ---- ending --------------------------------------------------------------------
 
 void Socket::abort() noexcept {
     if (aborted_) return;
     aborted_ = true;
     if (send_in_flight_) loop_.cancel(send_in_flight_);
-    if (reader_) wake_reader();
+    if (reader_) loop_.defer(std::exchange(reader_, nullptr));  // never resume inside the caller
 }
 
 void Socket::close_and_destroy() noexcept {
+    if (tls_ != nullptr) [[unlikely]] tls_->send_close_notify();
     closing_ = true;
     while (queue_.size() != 0) {
         loop_.buffers().recycle(queue_.front().bid);
@@ -235,6 +309,7 @@ void Socket::close_and_destroy() noexcept {
 void Socket::maybe_finish() {
     if (!closing_ || pending_ != 0) return;
     ::close(fd_);
+    loop_.socket_closed();
     delete this;
 }
 

@@ -3,9 +3,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 
 namespace rr::obs {
 namespace {
@@ -39,25 +41,89 @@ bool parse_level(std::string_view text, Level& out) noexcept {
 
 bool log_enabled(Level level) noexcept { return static_cast<int>(level) >= g_min_level.load(std::memory_order_relaxed); }
 
-void append_json_escaped(std::string& out, std::string_view s) {
-    static const char* hex = "0123456789abcdef";
-    for (unsigned char c : s) {
-        switch (c) {
-        case '"': out += "\\\""; break;
-        case '\\': out += "\\\\"; break;
-        case '\n': out += "\\n"; break;
-        case '\r': out += "\\r"; break;
-        case '\t': out += "\\t"; break;
-        default:
-            if (c < 0x20) {
-                out += "\\u00";
-                out += hex[c >> 4];
-                out += hex[c & 15];
-            } else {
-                out += static_cast<char>(c);
-            }
-        }
+namespace {
+// Length of the valid UTF-8 sequence starting at p (RFC 3629: no overlongs, no
+// surrogates, nothing above U+10FFFF), or 0 when the bytes there are not one.
+std::size_t utf8_sequence_length(const unsigned char* p, std::size_t left) noexcept {
+    const unsigned char c = p[0];
+    std::size_t n;
+    unsigned char lo = 0x80, hi = 0xBF;  // the range of the second byte
+    if (c >= 0xC2 && c <= 0xDF) n = 2;
+    else if (c >= 0xE0 && c <= 0xEF) {
+        n = 3;
+        if (c == 0xE0) lo = 0xA0;
+        if (c == 0xED) hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 4;
+        if (c == 0xF0) lo = 0x90;
+        if (c == 0xF4) hi = 0x8F;
+    } else {
+        return 0;
     }
+    if (left < n || p[1] < lo || p[1] > hi) return 0;
+    for (std::size_t i = 2; i < n; ++i)
+        if ((p[i] & 0xC0) != 0x80) return 0;
+    return n;
+}
+}  // namespace
+
+namespace {
+// 1 for a byte that goes out as itself: printable ASCII other than '"' and '\\'.
+constexpr std::array<bool, 256> kPlainJsonByte = [] {
+    std::array<bool, 256> t{};
+    for (int c = 0x20; c < 0x80; ++c) t[static_cast<std::size_t>(c)] = c != '"' && c != '\\';
+    return t;
+}();
+}  // namespace
+
+// Text from clients (paths, models, request ids) may hold any bytes; JSON must be
+// valid UTF-8, so an invalid byte becomes U+FFFD rather than breaking the line.
+char* write_json_escaped(char* out, std::string_view s) noexcept {
+    static const char* hex = "0123456789abcdef";
+    const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+    const std::size_t size = s.size();
+    std::size_t i = 0;
+    while (i < size) {
+        while (i < size && kPlainJsonByte[p[i]]) *out++ = static_cast<char>(p[i++]);
+        if (i == size) break;
+        const unsigned char c = p[i];
+        if (c >= 0x80) {
+            const std::size_t n = utf8_sequence_length(p + i, size - i);
+            if (n == 0) {
+                std::memcpy(out, "\\ufffd", 6);
+                out += 6;
+                ++i;
+            } else {
+                std::memcpy(out, p + i, n);
+                out += n;
+                i += n;
+            }
+            continue;
+        }
+        *out++ = '\\';
+        switch (c) {
+        case '"': *out++ = '"'; break;
+        case '\\': *out++ = '\\'; break;
+        case '\n': *out++ = 'n'; break;
+        case '\r': *out++ = 'r'; break;
+        case '\t': *out++ = 't'; break;
+        default:
+            *out++ = 'u';
+            *out++ = '0';
+            *out++ = '0';
+            *out++ = hex[c >> 4];
+            *out++ = hex[c & 15];
+        }
+        ++i;
+    }
+    return out;
+}
+
+void append_json_escaped(std::string& out, std::string_view s) {
+    const std::size_t old = out.size();
+    out.resize(old + kJsonEscapedMaxGrowth * s.size());
+    char* end = write_json_escaped(out.data() + old, s);
+    out.resize(static_cast<std::size_t>(end - out.data()));
 }
 
 std::string utc_timestamp() {
@@ -65,7 +131,7 @@ std::string utc_timestamp() {
     clock_gettime(CLOCK_REALTIME, &ts);
     tm t{};
     gmtime_r(&ts.tv_sec, &t);
-    char buf[40];
+    char buf[96];  // room for any int the compiler cannot rule out (-Wformat-truncation)
     std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", t.tm_year + 1900, t.tm_mon + 1,
                   t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec, ts.tv_nsec / 1000000);
     return buf;

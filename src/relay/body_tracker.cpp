@@ -18,10 +18,13 @@ std::size_t BodyTracker::measure(std::string_view in, std::string* decoded) noex
         remaining_ -= n;
         done_ = remaining_ == 0;
         if (decoded) decoded->append(in.substr(0, n));
+        if (tap_) tap_(tap_ctx_, in.substr(0, n));
         break;
     case http::BodyKind::chunked: {
-        auto r = decoded ? chunked_.feed(in, [&](std::string_view d) { decoded->append(d); })
-                         : chunked_.feed(in, [](std::string_view) {});
+        auto r = chunked_.feed(in, [&](std::string_view d) {
+            if (decoded) decoded->append(d);
+            if (tap_) tap_(tap_ctx_, d);
+        });
         if (r.error != http::Error::none) {
             error_ = r.error;
             return 0;
@@ -33,6 +36,7 @@ std::size_t BodyTracker::measure(std::string_view in, std::string* decoded) noex
     case http::BodyKind::until_close:
         n = in.size();
         if (decoded) decoded->append(in);
+        if (tap_) tap_(tap_ctx_, in);
         break;
     }
     bytes_ += n;

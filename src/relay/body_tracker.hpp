@@ -22,6 +22,13 @@ public:
     // For close-delimited bodies: the sender closed, so the body is complete.
     void end_of_stream() noexcept { if (kind_ == http::BodyKind::until_close) done_ = true; }
 
+    // Shows every payload span (decoded, for chunked bodies) to fn as it passes, e.g.
+    // to a UsageTap; the bytes forwarded stay untouched.
+    void set_tap(void (*fn)(void*, std::string_view), void* ctx) noexcept {
+        tap_ = fn;
+        tap_ctx_ = ctx;
+    }
+
     bool done() const noexcept { return done_; }
     http::Error error() const noexcept { return error_; }
     std::uint64_t bytes() const noexcept { return bytes_; }
@@ -34,6 +41,8 @@ private:
     bool done_;
     http::Error error_ = http::Error::none;
     http::ChunkedDecoder chunked_;
+    void (*tap_)(void*, std::string_view) = nullptr;
+    void* tap_ctx_ = nullptr;
 };
 
 }  // namespace rr::relay

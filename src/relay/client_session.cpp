@@ -5,10 +5,15 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
+#include "early_stream.hpp"
+#include "gateway_path.hpp"
 #include "head_reader.hpp"
 #include "replies.hpp"
 #include "rewrite.hpp"
+#include "ringrelay/io/tls.hpp"
+#include "ringrelay/obs/log.hpp"
 #include "session.hpp"
 
 namespace rr::relay {
@@ -36,15 +41,14 @@ void assign_request_id(RequestContext& rc, Shard& shard) {
     }
 }
 
-// Answers requests the gateway serves itself; nullopt-like false when the
-// request is not one of them.
-bool is_local_route(const http::RequestHead& h) noexcept {
+// GET /healthz: alive. Answered by the shard itself, no key needed.
+bool is_healthz(const http::RequestHead& h) noexcept {
     return h.path == "/healthz" && (h.method == "GET" || h.method == "HEAD");
 }
 
 io::Task<bool> serve_local(ClientSession& cs, RequestContext& rc) {
     const bool keep = rc.head.keep_alive && rc.head.body == http::BodyKind::none && !cs.shard.draining();
-    cs.in.consume(rc.head.head_length);
+    consume_head(cs, rc);
     std::string out = cs.shard.buffers().take();
     append_json_response(out, 200, "{\"status\":\"ok\"}", rc.request_id, keep);
     rc.status = 200;
@@ -86,24 +90,37 @@ io::Task<bool> serve_request(ClientSession& cs) {
     ++shard.counters().requests;
     assign_request_id(rc, shard);
     if (shard.draining()) {
-        cs.in.consume(rc.head.head_length);
+        consume_head(cs, rc);
         co_return co_await send_error(cs, rc, 503, "shutting_down", "server is shutting down", false);
     }
-    if (is_local_route(rc.head)) co_return co_await serve_local(cs, rc);
+    if (is_healthz(rc.head)) co_return co_await serve_local(cs, rc);
 
-    ForwardPlan plan;
-    plan.target = shard.relay_target();
-    co_return co_await forward_request(cs, rc, plan);
+    // The captured head lives in pooled strings: no allocation per request.
+    rc.captured.line = shard.buffers().take();
+    rc.captured.fields = shard.buffers().take();
+    bool keep_alive;
+    if (ShardGateway* gateway = shard.gateway()) {
+        keep_alive = co_await serve_gateway(cs, rc, *gateway);
+    } else {
+        capture_head(cs, rc, /*strip_client_auth=*/false, /*replace_body=*/false);
+        ForwardPlan plan;
+        plan.target = shard.relay_target();
+        keep_alive = (co_await forward_request(cs, rc, plan)).keep_alive;
+    }
+    shard.buffers().give(std::move(rc.captured.line));
+    shard.buffers().give(std::move(rc.captured.fields));
+    co_return keep_alive;
 }
 
 }  // namespace
 
 io::Task<bool> send_error(ClientSession& cs, RequestContext& rc, int status, std::string_view code,
-                          std::string_view message, bool keep_alive) {
+                          std::string_view message, bool keep_alive, std::string_view extra_headers) {
     Shard& shard = cs.shard;
+    if (rc.stream_started) co_return co_await end_stream_with_error(cs, rc, status, code, message);
     keep_alive = keep_alive && !shard.draining();
     std::string out = shard.buffers().take();
-    append_error_response(out, status, code, message, rc.request_id, keep_alive);
+    append_error_response(out, status, code, message, rc.request_id, keep_alive, extra_headers);
     rc.status = status;
     rc.error_code = code;
     const int s = co_await cs.socket->send(out, shard.loop().now_ms() + shard.settings().stream_idle_timeout_ms);
@@ -112,29 +129,58 @@ io::Task<bool> send_error(ClientSession& cs, RequestContext& rc, int status, std
     co_return keep_alive && s == 0;
 }
 
+// Serving TLS: the handshake comes first, within the header timeout. A client that
+// fails it is closed without a word (there is no channel to answer on); debug
+// logging says why.
+io::Task<bool> accept_tls(ClientSession& cs, std::uint64_t deadline_ms) {
+    const int rc = co_await io::tls_handshake(*cs.socket, deadline_ms);
+    if (rc < 0 && obs::log_enabled(obs::Level::debug)) {
+        std::string peer;
+        cs.peer.append_to(peer);
+        obs::log(obs::Level::debug, "TLS handshake failed",
+                 {{"peer", peer}, {"shard", cs.shard.index()}, {"reason", cs.socket->tls()->error_text()}});
+    }
+    co_return rc == 0;
+}
+
 io::Task<void> run_client_session(Shard& shard, int fd) {
     const int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    std::unique_ptr<io::TlsSession> tls;
+    if (shard.server_tls() != nullptr) {
+        tls = io::TlsSession::server(*shard.server_tls());
+        if (!tls) {  // out of memory: refuse this connection rather than serve it in plain
+            ::close(fd);
+            co_return;
+        }
+    }
     auto* socket = new io::Socket(shard.loop(), fd);
     ClientSession cs(shard, socket, PeerAddress::of_socket(fd));
+    if (tls) socket->attach_tls(std::move(tls));
     socket->start_receiving();
     ShardCounters& counters = shard.counters();
     ++counters.connections_accepted;
     ++counters.connections_active;
+    shard.register_session(cs);
 
     std::uint64_t idle_deadline = shard.loop().now_ms() + shard.settings().header_timeout_ms;
-    for (;;) {
+    const bool open = socket->tls() == nullptr || co_await accept_tls(cs, idle_deadline);
+    while (open) {
         if (cs.in.empty()) {
             if (shard.draining()) break;
             const int state = co_await socket->readable(idle_deadline);
-            if (state != io::Socket::kData) break;  // closed, failed, or idle too long: no answer owed
+            if (state != io::Socket::kData) break;  // closed, failed, cut or idle too long: no answer owed
         }
-        if (!co_await serve_request(cs)) break;
+        cs.in_request = true;
+        const bool keep_alive = co_await serve_request(cs);
+        cs.in_request = false;
+        if (!keep_alive) break;
         cs.in.shrink();
         idle_deadline = shard.loop().now_ms() + shard.settings().keepalive_timeout_ms;
     }
     --counters.connections_active;
     socket->close_and_destroy();
+    shard.unregister_session(cs);
 }
 
 }  // namespace rr::relay

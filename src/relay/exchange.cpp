@@ -7,6 +7,7 @@
 #include <string>
 
 #include "body_tracker.hpp"
+#include "early_stream.hpp"
 #include "head_reader.hpp"
 #include "rewrite.hpp"
 #include "session.hpp"
@@ -17,17 +18,10 @@ namespace {
 // Bytes of a response body that still go out in the same send as the head.
 constexpr std::size_t kRideAlongBytes = 16 * 1024;
 
-struct RequestFacts {
-    int version_minor;
-    bool keep_alive;
-    bool expect_continue;
-    bool is_head;
-};
-
 // How one attempt on one upstream connection ended.
 struct Attempt {
-    enum Kind { done, stale, failed, client_gone, truncated } kind = done;
-    int status = 0;  // for failed: what the client gets
+    enum Kind { done, stale, failed, client_gone, truncated, refused } kind = done;
+    int status = 0;  // failed: what the client gets; refused: the upstream's status
     std::string_view code;
     std::string message;
     bool client_keep_alive = false;
@@ -56,18 +50,26 @@ Attempt io_failure(int err, std::string_view what) {
 
 // While alive, a client that disconnects aborts the upstream socket at once, so a
 // stream whose reader is gone stops costing the upstream anything.
+// It is also what a drain that times out cuts (ClientSession::cut).
 class ClientWatch {
 public:
-    ClientWatch(io::Socket& client, io::Socket& upstream) noexcept : client_(client) {
-        if (client.peer_closed()) upstream.abort();
-        client.set_on_peer_gone([](void* up) { static_cast<io::Socket*>(up)->abort(); }, &upstream);
+    ClientWatch(ClientSession& cs, io::Socket& upstream) noexcept : cs_(cs) {
+        if (cs.socket->peer_closed()) upstream.abort();
+        auto abort_upstream = [](void* up) { static_cast<io::Socket*>(up)->abort(); };
+        cs.socket->set_on_peer_gone(abort_upstream, &upstream);
+        cs.cut = abort_upstream;
+        cs.cut_ctx = &upstream;
     }
-    ~ClientWatch() { client_.set_on_peer_gone(nullptr, nullptr); }
+    ~ClientWatch() {
+        cs_.socket->set_on_peer_gone(nullptr, nullptr);
+        cs_.cut = nullptr;
+        cs_.cut_ctx = nullptr;
+    }
     ClientWatch(const ClientWatch&) = delete;
     ClientWatch& operator=(const ClientWatch&) = delete;
 
 private:
-    io::Socket& client_;
+    ClientSession& cs_;
 };
 
 // Copies the request body bytes that have already arrived into out (after the head).
@@ -128,6 +130,14 @@ io::Task<Attempt> stream_response_body(ClientSession& cs, RequestContext& rc, In
             out.clear();
             n = body.measure(view, &out);
             piece = out;
+        } else if (framing == ClientFraming::early_wrap) {
+            std::string& payload = cs.shard.scratch();
+            payload.clear();
+            n = body.measure(view, &payload);
+            out.clear();
+            append_stream_piece(out, rc, payload);
+            if (body.done()) out.append(stream_terminator(rc));
+            piece = out;
         } else {
             n = body.measure(view);
             piece = view.substr(0, n);
@@ -153,7 +163,7 @@ io::Task<HeadRead> read_response_head(Inbound& up_in, http::ResponseHead& resp, 
 
 // One try on one upstream connection: request out, response back.
 io::Task<Attempt> attempt_exchange(ClientSession& cs, RequestContext& rc, upstream::UpstreamConn& conn,
-                                   std::string& out, BodyTracker& body, const RequestFacts& req,
+                                   std::string& out, BodyTracker& body, bool retry_allowed,
                                    std::uint64_t first_byte_deadline) {
     Shard& shard = cs.shard;
     const ServeSettings& st = shard.settings();
@@ -169,7 +179,7 @@ io::Task<Attempt> attempt_exchange(ClientSession& cs, RequestContext& rc, upstre
 
     Inbound up_in(&up);
     http::ResponseHead resp;
-    const HeadRead hr = co_await read_response_head(up_in, resp, req.is_head, first_byte_deadline);
+    const HeadRead hr = co_await read_response_head(up_in, resp, rc.is_head, first_byte_deadline);
     switch (hr.outcome) {
     case HeadOutcome::complete:
         break;
@@ -186,21 +196,40 @@ io::Task<Attempt> attempt_exchange(ClientSession& cs, RequestContext& rc, upstre
         co_return io_failure(hr.io_error, "upstream connection failed");
     }
 
-    const ClientFraming framing = choose_framing(resp, req.version_minor);
+    if (retry_allowed && (resp.status >= 500 || resp.status == 429)) {
+        Attempt refused = ended(Attempt::refused);  // another upstream may do better
+        refused.status = resp.status;
+        co_return refused;
+    }
+    if (rc.stream_started && (resp.status < 200 || resp.status >= 300))
+        co_return failure(502, "upstream_error", "upstream answered " + std::to_string(resp.status));
+    ClientFraming framing = choose_framing(resp, rc.version_minor);
+    if (rc.stream_started && framing != ClientFraming::chunked) framing = ClientFraming::early_wrap;
     Attempt result;
-    result.client_keep_alive = req.keep_alive && framing != ClientFraming::until_close &&
-                               framing != ClientFraming::dechunk && !shard.draining();
+    result.client_keep_alive = rc.keep_alive && framing != ClientFraming::until_close &&
+                               framing != ClientFraming::dechunk && !shard.draining() &&
+                               !(rc.stream_started && rc.version_minor == 0);
     out.clear();
-    append_client_head(out, resp, framing, rc.request_id, result.client_keep_alive, req.version_minor);
+    // An early stream has its head out already: the upstream's chunked body splices
+    // straight in (its last chunk ends our response too); anything else is re-framed.
+    if (!rc.stream_started)
+        append_client_head(out, resp, framing, rc.request_id, result.client_keep_alive, rc.version_minor);
     rc.status = resp.status;
+    rc.upstream_status = resp.status;
     const bool upstream_keep_alive = resp.keep_alive;
     BodyTracker rbody(resp.body, resp.content_length);
+    if (rc.body_tap) rbody.set_tap(rc.body_tap, rc.body_tap_ctx);
     up_in.consume(resp.head_length);  // resp's views die here
 
     if (!up_in.empty() && up_in.peek().size() <= kRideAlongBytes) {
         const std::string_view view = up_in.peek();
         if (framing == ClientFraming::dechunk) {
             up_in.consume(rbody.measure(view, &out));
+        } else if (framing == ClientFraming::early_wrap) {
+            std::string& payload = shard.scratch();
+            payload.clear();
+            up_in.consume(rbody.measure(view, &payload));
+            append_stream_piece(out, rc, payload);
         } else {
             const std::size_t n = rbody.measure(view);
             out.append(view.substr(0, n));
@@ -208,9 +237,11 @@ io::Task<Attempt> attempt_exchange(ClientSession& cs, RequestContext& rc, upstre
         }
         if (rbody.error() != http::Error::none) co_return ended(Attempt::truncated);
     }
+    if (framing == ClientFraming::early_wrap && rbody.done()) out.append(stream_terminator(rc));
     if (co_await cs.socket->send(out, loop.now_ms() + st.stream_idle_timeout_ms) < 0)
         co_return ended(Attempt::client_gone);
     rc.response_started = true;
+    rc.upstream_body_sent = true;
     rc.bytes_out += out.size();
 
     if (Attempt a = co_await stream_response_body(cs, rc, up_in, rbody, framing, out); a.kind != Attempt::done)
@@ -221,24 +252,31 @@ io::Task<Attempt> attempt_exchange(ClientSession& cs, RequestContext& rc, upstre
 
 // Tries the exchange, once more on a fresh connection when a pooled one turns out
 // to have died before answering (and the whole request is still at hand).
-io::Task<Attempt> exchange(ClientSession& cs, RequestContext& rc, std::uint32_t target, std::string& out,
-                           BodyTracker& body, const RequestFacts& req, bool replayable) {
+io::Task<Attempt> exchange(ClientSession& cs, RequestContext& rc, const ForwardPlan& plan, std::string& out,
+                           BodyTracker& body, bool replayable) {
     Shard& shard = cs.shard;
     upstream::UpstreamPool& pool = shard.pool();
-    const std::uint64_t first_byte_deadline = shard.loop().now_ms() + shard.settings().upstream_timeout_ms;
+    const std::uint32_t target = plan.target;
+    const std::uint64_t timeout = plan.upstream_timeout_ms ? plan.upstream_timeout_ms : shard.settings().upstream_timeout_ms;
+    const std::uint64_t first_byte_deadline = shard.loop().now_ms() + timeout;
     for (int attempt = 0;; ++attempt) {
         upstream::UpstreamConn* conn = pool.take_idle(target);
         if (conn == nullptr) {
             const upstream::Acquired a = co_await pool.connect(target, first_byte_deadline);
-            if (a.conn == nullptr) co_return io_failure(a.error, "cannot connect to upstream");
+            if (a.conn == nullptr) {
+                if (a.reason.empty() || a.error == -ETIMEDOUT) co_return io_failure(a.error, "cannot connect to upstream");
+                co_return failure(502, "upstream_error", a.reason);  // e.g. the TLS handshake's own reason
+            }
             conn = a.conn;
         }
         ++conn->requests;
+        const std::uint64_t started = shard.loop().now_ms();
         Attempt result;
         {
-            ClientWatch watch(*cs.socket, *conn->socket);
-            result = co_await attempt_exchange(cs, rc, *conn, out, body, req, first_byte_deadline);
+            ClientWatch watch(cs, *conn->socket);
+            result = co_await attempt_exchange(cs, rc, *conn, out, body, plan.retry_allowed, first_byte_deadline);
         }
+        rc.upstream_ms += shard.loop().now_ms() - started;
         if (result.kind == Attempt::done) {
             pool.release(conn, result.upstream_reusable);
             co_return result;
@@ -256,21 +294,88 @@ io::Task<Attempt> exchange(ClientSession& cs, RequestContext& rc, std::uint32_t 
 
 }  // namespace
 
-io::Task<bool> forward_request(ClientSession& cs, RequestContext& rc, const ForwardPlan& plan) {
+void consume_head(ClientSession& cs, RequestContext& rc) noexcept {
+    if (rc.head_consumed) return;
+    cs.in.consume(rc.head.head_length);
+    rc.head_consumed = true;  // rc.head's views are dead from here on
+}
+
+void capture_head(ClientSession& cs, RequestContext& rc, bool strip_client_auth, bool replace_body) {
+    const http::RequestHead& h = rc.head;
+    capture_request(rc.captured, h, cs.peer, rc.request_id, strip_client_auth, replace_body);
+    rc.body_kind = h.body;
+    rc.content_length = h.content_length;
+    rc.version_minor = h.version_minor;
+    rc.keep_alive = h.keep_alive;
+    rc.expect_continue = h.expect_continue;
+    rc.is_head = http::iequals(h.method, "HEAD");
+}
+
+namespace {
+
+ForwardOutcome answered(bool keep_alive) {
+    ForwardOutcome o;
+    o.keep_alive = keep_alive;
+    return o;
+}
+
+ForwardOutcome retry_with(int upstream_status, int status, std::string_view code, std::string message) {
+    ForwardOutcome o;
+    o.kind = ForwardOutcome::retry;
+    o.upstream_status = upstream_status;
+    o.status = status;
+    o.code = code;
+    o.message = std::move(message);
+    return o;
+}
+
+// Turns an attempt that did not end in a relayed response into the outcome: a retry
+// when allowed and nothing reached the client, else an answer.
+io::Task<ForwardOutcome> settle_failure(ClientSession& cs, RequestContext& rc, const ForwardPlan& plan,
+                                        const Attempt& a, bool request_complete) {
+    Shard& shard = cs.shard;
+    switch (a.kind) {
+    case Attempt::done:
+        co_return answered(a.client_keep_alive);
+    case Attempt::refused:
+        co_return retry_with(a.status, 502, "upstream_error", "upstream answered " + std::to_string(a.status));
+    case Attempt::failed:
+        if (plan.retry_allowed && a.status != 408) co_return retry_with(0, a.status, a.code, a.message);
+        if (rc.stream_started) co_return answered(co_await end_stream_with_error(cs, rc, a.status, a.code, a.message));
+        if (rc.response_started) co_return answered(false);
+        co_return answered(co_await send_error(cs, rc, a.status, a.code, a.message, rc.keep_alive && request_complete));
+    case Attempt::client_gone:
+        ++shard.counters().client_aborts;
+        if (rc.status == 0) rc.status = 499;  // nginx's "client closed request", for the log only
+        co_return answered(false);
+    case Attempt::stale:
+    case Attempt::truncated:
+        if (plan.retry_allowed && !rc.upstream_body_sent)
+            co_return retry_with(0, 502, "upstream_error", "upstream response was cut short");
+        if (rc.stream_started && !rc.upstream_body_sent)
+            co_return answered(co_await end_stream_with_error(cs, rc, 502, "upstream_error", "upstream response was cut short"));
+        if (rc.response_started) co_return answered(false);  // the client sees the cut as a closed connection
+        co_return answered(co_await send_error(cs, rc, 502, "upstream_error", "upstream response was cut short", false));
+    }
+    co_return answered(false);
+}
+
+}  // namespace
+
+io::Task<ForwardOutcome> forward_request(ClientSession& cs, RequestContext& rc, const ForwardPlan& plan) {
     Shard& shard = cs.shard;
     const ServeSettings& st = shard.settings();
-    const http::RequestHead& head = rc.head;
-    const RequestFacts req{head.version_minor, head.keep_alive, head.expect_continue, http::iequals(head.method, "HEAD")};
-
-    if (!plan.has_body_override && head.body == http::BodyKind::content_length && head.content_length > st.max_body) {
-        cs.in.consume(head.head_length);
-        co_return co_await send_error(cs, rc, 413, "body_too_large",
-                                      "request body is larger than " + std::to_string(st.max_body) + " bytes", false);
+    consume_head(cs, rc);
+    if (!plan.has_body_override && rc.body_kind == http::BodyKind::content_length && rc.content_length > st.max_body) {
+        const std::string message = "request body is larger than " + std::to_string(st.max_body) + " bytes";
+        co_return answered(co_await send_error(cs, rc, 413, "body_too_large", message, false));
     }
+
     std::string out = shard.buffers().take();
-    append_upstream_head(out, head, shard.pool().target(plan.target), plan, cs.peer, rc.request_id);
-    BodyTracker body(plan.has_body_override ? http::BodyKind::none : head.body, head.content_length, st.max_body);
-    cs.in.consume(head.head_length);  // head's views die here
+    const std::size_t override_length = plan.body_override.size();
+    append_upstream_head(out, rc.captured, shard.pool().target(plan.target), plan.extra_headers, rc.body_kind,
+                         plan.has_body_override ? &override_length : nullptr);
+    BodyTracker body(plan.has_body_override ? http::BodyKind::none : rc.body_kind, rc.content_length, st.max_body);
     if (plan.has_body_override) {
         out.append(plan.body_override);
     } else {
@@ -280,36 +385,19 @@ io::Task<bool> forward_request(ClientSession& cs, RequestContext& rc, const Forw
     }
     if (body.error() != http::Error::none) {
         shard.buffers().give(std::move(out));
-        co_return co_await send_error(cs, rc, http::status_for(body.error()), "bad_request",
-                                      std::string(http::message_for(body.error())), false);
+        co_return answered(co_await send_error(cs, rc, http::status_for(body.error()), "bad_request",
+                                               http::message_for(body.error()), false));
     }
-    if (!body.done() && req.expect_continue && cs.in.empty()) {
+    if (!body.done() && rc.expect_continue && cs.in.empty()) {
         static constexpr std::string_view k100 = "HTTP/1.1 100 Continue\r\n\r\n";
         if (co_await cs.socket->send(k100, shard.loop().now_ms() + st.stream_idle_timeout_ms) < 0) {
             shard.buffers().give(std::move(out));
-            co_return false;
+            co_return answered(false);
         }
     }
-
-    const Attempt a = co_await exchange(cs, rc, plan.target, out, body, req, body.done());
+    const Attempt a = co_await exchange(cs, rc, plan, out, body, body.done());
     shard.buffers().give(std::move(out));
-    switch (a.kind) {
-    case Attempt::done:
-        co_return a.client_keep_alive;
-    case Attempt::failed:
-        if (rc.response_started) co_return false;
-        co_return co_await send_error(cs, rc, a.status, a.code, a.message, req.keep_alive && body.done());
-    case Attempt::client_gone:
-        ++shard.counters().client_aborts;
-        if (rc.status == 0) rc.status = 499;  // nginx's "client closed request", for the log only
-        co_return false;
-    case Attempt::stale:
-    case Attempt::truncated:
-        if (!rc.response_started)
-            co_return co_await send_error(cs, rc, 502, "upstream_error", "upstream response was cut short", false);
-        co_return false;  // the client sees the cut as a closed connection
-    }
-    co_return false;
+    co_return co_await settle_failure(cs, rc, plan, a, body.done());
 }
 
 }  // namespace rr::relay

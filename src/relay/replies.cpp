@@ -55,10 +55,11 @@ std::string error_body(std::string_view code, std::string_view message) {
 }
 
 void append_error_response(std::string& out, int status, std::string_view code, std::string_view message,
-                           std::string_view request_id, bool keep_alive) {
+                           std::string_view request_id, bool keep_alive, std::string_view extra_headers) {
     std::string extra = "X-Ringrelay-Error: ";
     extra += code;
     extra += "\r\n";
+    extra += extra_headers;
     append_json_response(out, status, error_body(code, message), request_id, keep_alive, extra);
 }
 

@@ -19,6 +19,6 @@ std::string error_body(std::string_view code, std::string_view message);
 
 // A gateway error response, with X-Ringrelay-Error: <code>.
 void append_error_response(std::string& out, int status, std::string_view code, std::string_view message,
-                           std::string_view request_id, bool keep_alive);
+                           std::string_view request_id, bool keep_alive, std::string_view extra_headers = {});
 
 }  // namespace rr::relay

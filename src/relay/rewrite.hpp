@@ -10,14 +10,38 @@
 
 namespace rr::relay {
 
-struct ForwardPlan;
 struct PeerAddress;
 
-// Appends the request head to send upstream: the client's end-to-end fields,
-// Host set to the upstream's, X-Forwarded-For extended with the client address,
-// X-Request-Id, the plan's extra lines, and the body framing.
-void append_upstream_head(std::string& out, const http::RequestHead& h, const upstream::UpstreamTarget& t,
-                          const ForwardPlan& plan, const PeerAddress& peer, std::string_view request_id);
+// What of the client's request head goes upstream, copied out of the receive
+// buffers (so the head's views may die before the upstream is chosen).
+struct CapturedRequest {
+    std::string line;            // "METHOD /target?query"
+    std::size_t method_len = 0;  // line[0, method_len) is the method
+    std::string fields;          // end-to-end fields + X-Forwarded-For + X-Request-Id, "Name: value\r\n" each
+    void clear() noexcept {
+        line.clear();
+        fields.clear();
+        method_len = 0;
+    }
+};
+
+// Fills out from h: hop-by-hop fields (and those Connection names), Host, Expect and
+// the client's X-Request-Id dropped; X-Forwarded-For extended with the peer; ours
+// X-Request-Id added. strip_client_auth drops Authorization and x-api-key (the
+// gateway sets the channel's own); replace_body drops Content-Length (the gateway
+// sends a body of its own length). The gateway passes both, and also drops
+// Accept-Encoding: it reads token usage from the response as it passes, which a
+// compressed body would hide (and with it TPM and quota).
+void capture_request(CapturedRequest& out, const http::RequestHead& h, const PeerAddress& peer,
+                     std::string_view request_id, bool strip_client_auth, bool replace_body);
+
+// Appends the upstream request head: request line (with the target's base path),
+// Host, the captured fields, extra_headers, and the framing: Content-Length:
+// replaced_body_length when the body is replaced, else Transfer-Encoding: chunked
+// for a chunked client body (a client Content-Length is among the fields).
+void append_upstream_head(std::string& out, const CapturedRequest& req, const upstream::UpstreamTarget& t,
+                          std::string_view extra_headers, http::BodyKind client_body,
+                          const std::size_t* replaced_body_length);
 
 // How the response body travels to the client.
 enum class ClientFraming {
@@ -25,6 +49,7 @@ enum class ClientFraming {
     chunked,      // upstream chunked, client HTTP/1.1: chunked bytes as they are
     dechunk,      // upstream chunked, client HTTP/1.0: decoded, close-delimited
     until_close,  // close-delimited: the client connection ends with the body
+    early_wrap,   // into an early SSE response: payload re-framed by append_stream_piece
 };
 
 ClientFraming choose_framing(const http::ResponseHead& r, int client_version_minor) noexcept;

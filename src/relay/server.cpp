@@ -18,9 +18,13 @@
 #include <vector>
 
 #include "ringrelay/io/listener.hpp"
+#include "ringrelay/io/tls.hpp"
 #include "ringrelay/obs/log.hpp"
 #include "ringrelay/relay/settings.hpp"
 #include "ringrelay/serve.hpp"
+#include "gateway_shared.hpp"
+#include "ringrelay/store/env.hpp"
+#include "ringrelay/store/ops.hpp"
 #include "ringrelay/upstream/target.hpp"
 #include "shard.hpp"
 
@@ -68,20 +72,66 @@ struct StartGate {
 struct ShardThread {
     std::thread thread;
     std::atomic<relay::Shard*> shard{nullptr};
+    std::atomic<bool> finished{false};
 };
 
-void run_shard(unsigned index, const ServeSettings& st, const upstream::UpstreamTarget* relay_target, int listen_fd,
-               StartGate& gate, ShardThread& me) {
+// What a shard is given at start: one upstream (relay mode) or the gateway's shared state.
+struct ShardRole {
+    const upstream::UpstreamTarget* relay_target = nullptr;
+    relay::GatewayShared* gateway = nullptr;
+    const io::TlsServerContext* server_tls = nullptr;  // serve TLS on the listener
+    const io::TlsClientContext* client_tls = nullptr;  // reach https upstreams
+};
+
+// The TLS contexts: built once here, before any shard starts, and only read by the
+// shards afterwards (see io/tls.hpp). Certificates are read at start-up only: a
+// renewed certificate takes a restart.
+struct TlsContexts {
+    std::unique_ptr<io::TlsServerContext> server;
+    std::unique_ptr<io::TlsClientContext> client;
+};
+
+// Builds what the settings ask for; on failure returns false with the reason.
+bool make_tls_contexts(const ServeSettings& st, bool need_client, TlsContexts& out, std::string& error) {
+    try {
+        if (!st.tls_cert.empty()) out.server = std::make_unique<io::TlsServerContext>(st.tls_cert, st.tls_key);
+        if (need_client) {
+            io::TlsClientOptions options;
+            options.ca_file = st.upstream_ca;
+            out.client = std::make_unique<io::TlsClientContext>(options);
+        }
+    } catch (const std::exception& e) {
+        error = e.what();
+        return false;
+    }
+    if (out.server) obs::log(obs::Level::info, "TLS listener ready", {{"cert", st.tls_cert}});
+    if (out.client) {
+        const bool system = out.client->system_cas_loaded();
+        obs::log(obs::Level::info, "TLS client ready",
+                 {{"system_ca_bundle", system ? io::TlsClientContext::kSystemBundle : "not found"},
+                  {"upstream_ca", st.upstream_ca}});
+        if (!system && st.upstream_ca.empty())
+            obs::log(obs::Level::warn, "no CA certificates to trust: every https upstream will fail verification; "
+                                       "install ca-certificates or pass --upstream-ca");
+    }
+    return true;
+}
+
+void run_shard(unsigned index, const ServeSettings& st, ShardRole role, int listen_fd, StartGate& gate,
+               ShardThread& me) {
     pin_to_core(index);
     std::unique_ptr<relay::Shard> shard;
     try {
         shard = std::make_unique<relay::Shard>(index, st, io::LoopOptions{});
-        if (relay_target) shard->add_relay_target(*relay_target);
+        shard->use_tls(role.server_tls, role.client_tls);
+        if (role.relay_target) shard->add_relay_target(*role.relay_target);
+        if (role.gateway) shard->attach_gateway(*role.gateway);
     } catch (const std::exception& e) {
         std::lock_guard lk(gate.mu);
         gate.error = std::string("shard ") + std::to_string(index) + ": " + e.what();
         ++gate.ready;
         gate.cv.notify_all();
+        me.finished.store(true);
         return;
     }
     if (index == 0)
@@ -94,6 +144,45 @@ void run_shard(unsigned index, const ServeSettings& st, const upstream::Upstream
     }
     shard->run(listen_fd);
     me.shard.store(nullptr);
+    shard.reset();
+    me.finished.store(true);
+}
+
+// After the first SIGTERM/SIGINT: shards drain on their own; a second signal ends
+// the process at once.
+void wait_for_drain(const sigset_t& signals, std::vector<std::unique_ptr<ShardThread>>& threads) {
+    for (;;) {
+        bool all_done = true;
+        for (auto& t : threads) all_done = all_done && t->finished.load();
+        if (all_done) return;
+        timespec tick{0, 50 * 1000 * 1000};
+        const int sig = sigtimedwait(&signals, nullptr, &tick);
+        if (sig == SIGTERM || sig == SIGINT) {
+            obs::log(obs::Level::warn, "second signal: exiting without waiting for the drain");
+            std::_Exit(1);
+        }
+    }
+}
+
+// Token usage counted by the shards goes to LMDB from here (the main thread has
+// nothing else to do): a shard never waits for a disk write. A failed write keeps
+// the counts for the next round.
+void flush_usage(relay::GatewayShared* gateway) {
+    if (gateway == nullptr) return;
+    std::vector<gateway::PendingUsage> pending = gateway->limits.take_pending();
+    if (pending.empty()) return;
+    std::vector<store::UsageDelta> deltas;
+    deltas.reserve(pending.size());
+    for (const gateway::PendingUsage& p : pending) deltas.push_back({p.key_id, p.requests, p.tokens});
+    timespec ts{};
+    clock_gettime(CLOCK_REALTIME, &ts);
+    const std::int64_t now = std::int64_t(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+    const store::Status s = store::add_usage(*gateway->env, deltas, now);
+    if (!s.ok()) {
+        gateway->limits.restore_pending(pending, now);
+        obs::log(obs::Level::warn, "usage flush failed; will retry", {{"error", s.message}});
+    }
+    gateway->limits.purge_idle(now);
 }
 
 unsigned shard_count(const ServeSettings& st) {
@@ -125,14 +214,27 @@ int serve_main(int argc, char** argv) {
     }
     obs::configure_log(level, log_fd);
 
-    if (st.mode == relay::Mode::gateway)
-        return fail(2, "serve: gateway mode needs the key store, which this build does not serve yet; "
-                       "run with --mode relay --upstream URL");
-    if (!st.tls_cert.empty()) return fail(2, "serve: TLS listening is not supported by this build yet");
-
     upstream::UpstreamTarget target;
-    if (!upstream::parse_target(st.upstream, target, error)) return fail(2, "serve: --upstream: " + error);
-    if (target.tls) return fail(2, "serve: https upstreams are not supported by this build yet");
+    std::unique_ptr<relay::GatewayShared> gateway;
+    ShardRole role;
+    if (st.mode == relay::Mode::relay) {
+        if (!upstream::parse_target(st.upstream, target, error)) return fail(2, "serve: --upstream: " + error);
+        role.relay_target = &target;
+    } else {
+        std::unique_ptr<store::Env> env;
+        const store::Status s = store::Env::open(st.data_dir, env);
+        if (!s.ok()) return fail(1, "cannot open data directory " + st.data_dir + ": " + s.message);
+        gateway = std::make_unique<relay::GatewayShared>(std::move(env), st.upstream_max_concurrent,
+                                                         st.upstream_max_queue);
+        role.gateway = gateway.get();
+    }
+    // Gateway channels may name https base URLs at any time, so the gateway always
+    // has a client context; relay mode only for an https upstream (or a CA to check).
+    TlsContexts tls;
+    const bool need_client = st.mode == relay::Mode::gateway || target.tls || !st.upstream_ca.empty();
+    if (!make_tls_contexts(st, need_client, tls, error)) return fail(1, error);
+    role.server_tls = tls.server.get();
+    role.client_tls = tls.client.get();
 
     io::SocketAddress listen_addr;
     if (!io::parse_socket_address(st.listen, listen_addr, true))
@@ -162,7 +264,7 @@ int serve_main(int argc, char** argv) {
     for (unsigned i = 0; i < n; ++i) {
         threads.push_back(std::make_unique<ShardThread>());
         ShardThread& t = *threads.back();
-        t.thread = std::thread(run_shard, i, std::cref(st), &target, listen_fds[i], std::ref(gate), std::ref(t));
+        t.thread = std::thread(run_shard, i, std::cref(st), role, listen_fds[i], std::ref(gate), std::ref(t));
     }
     {
         std::unique_lock lk(gate.mu);
@@ -172,16 +274,27 @@ int serve_main(int argc, char** argv) {
     if (!gate.error.empty()) {
         exit_code = fail(1, gate.error);
     } else {
+        const bool relay_mode = st.mode == relay::Mode::relay;
         obs::log(obs::Level::info, "ringrelay serving",
-                 {{"listen", listen_addr.to_string()}, {"shards", n}, {"mode", "relay"}, {"upstream", st.upstream}});
+                 {{"listen", listen_addr.to_string()}, {"shards", n}, {"mode", relay_mode ? "relay" : "gateway"},
+                  {"upstream", relay_mode ? st.upstream : std::string()}, {"data", st.data_dir}});
         for (;;) {
-            int sig = 0;
-            sigwait(&signals, &sig);
+            timespec tick{1, 0};
+            const int sig = sigtimedwait(&signals, nullptr, &tick);
+            if (sig < 0) {
+                flush_usage(gateway.get());
+                continue;
+            }
             if (sig == SIGTERM || sig == SIGINT) {
-                obs::log(obs::Level::info, "stopping", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
+                obs::log(obs::Level::info, "draining", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"},
+                                                        {"drain_timeout_ms", st.drain_timeout_ms}});
                 break;
             }
         }
+        for (auto& t : threads)
+            if (relay::Shard* s = t->shard.load()) s->begin_drain();
+        wait_for_drain(signals, threads);
+        flush_usage(gateway.get());
     }
     for (auto& t : threads)
         if (relay::Shard* s = t->shard.load()) s->stop();

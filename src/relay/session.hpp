@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "inbound.hpp"
+#include "rewrite.hpp"
 #include "ringrelay/http.hpp"
 #include "ringrelay/io/task.hpp"
 #include "shard.hpp"
@@ -20,20 +21,64 @@ struct ClientSession {
     io::Socket* socket;
     PeerAddress peer;
     Inbound in;
+
+    bool in_request = false;  // between the first byte of a request and its answer
+    // What else to cut when the session must end now (drain timeout): set by the
+    // stage that is waiting (the upstream exchange, a token wait).
+    void (*cut)(void*) = nullptr;
+    void* cut_ctx = nullptr;
+    // The shard's list of live sessions (for drain).
+    ClientSession* prev = nullptr;
+    ClientSession* next = nullptr;
+
+    // Ends the session now: whatever it waits for ends with -ECANCELED. Resumes
+    // nothing by itself (abort and interrupt defer to the loop), so a caller may cut
+    // many sessions in one go.
+    void cut_now() noexcept {
+        socket->abort();
+        if (cut) cut(cut_ctx);
+    }
 };
 
 // One request in flight: its parsed head (views into the session's inbound bytes,
-// valid until the head is consumed) and what the access log will need.
+// valid until the head is consumed), the owned facts that outlive it, and what the
+// access log will need.
 struct RequestContext {
     http::RequestHead head;
     char id_storage[128];
     std::string_view request_id;
     std::uint64_t start_ms = 0;
+    std::uint64_t start_ns = 0;  // monotonic, for the logged latency
+
+    // Copied from the head before it is consumed.
+    CapturedRequest captured;
+    http::BodyKind body_kind = http::BodyKind::none;
+    std::uint64_t content_length = 0;
+    int version_minor = 1;
+    bool keep_alive = true;
+    bool expect_continue = false;
+    bool is_head = false;
+    bool head_consumed = false;
+
     int status = 0;                // what the client got
     std::string_view error_code;   // gateway-made errors only
     std::uint64_t bytes_in = 0;
     std::uint64_t bytes_out = 0;
     bool response_started = false;  // a byte of the response reached the client
+    bool stream_started = false;    // an early SSE head went out (see early_stream.hpp)
+    bool upstream_body_sent = false;  // the upstream's answer began to reach the client
+
+    // Set by the gateway: sees the response body pass (token usage); may be null.
+    void (*body_tap)(void*, std::string_view) = nullptr;
+    void* body_tap_ctx = nullptr;
+    int upstream_status = 0;
+    std::uint64_t upstream_ms = 0;  // from sending the request to the end of the response
+    std::uint64_t queue_ms = 0;     // waiting for the key slot and the token
+    // For the access log (gateway mode).
+    std::string api_key_id;
+    std::string channel_id;
+    std::string model;
+    bool stream = false;
 };
 
 // Where and how to forward: set by the routing stage (relay mode: the one
@@ -41,19 +86,41 @@ struct RequestContext {
 struct ForwardPlan {
     std::uint32_t target = 0;
     std::string_view extra_headers;  // complete "Name: value\r\n" lines to add
-    bool strip_client_auth = false;  // drop Authorization and x-api-key
     bool has_body_override = false;  // the body was read and (maybe) rewritten
     std::string_view body_override;
+    // May the caller try another upstream? Then a failed connect, a reset before any
+    // response byte, or a 5xx/429 answer is handed back (nothing sent to the client)
+    // instead of answered.
+    bool retry_allowed = false;
+    std::uint64_t upstream_timeout_ms = 0;  // 0: the --upstream-timeout setting
 };
 
-// Relays the request (head already parsed and not yet consumed) and its response.
-// Returns whether the client connection may carry another request.
-io::Task<bool> forward_request(ClientSession& cs, RequestContext& rc, const ForwardPlan& plan);
+struct ForwardOutcome {
+    enum Kind {
+        answered,  // the client got a response (the upstream's, or our error)
+        retry,     // nothing reached the client; another upstream may be tried
+    } kind = answered;
+    bool keep_alive = false;  // answered: may the connection carry another request
+    int upstream_status = 0;  // retry: the upstream's status, 0 if it never answered
+    int status = 0;           // retry: the error we would answer with (502/504)
+    std::string_view code;    // retry: its code
+    std::string message;      // retry: what failed
+};
 
-// Sends a response the gateway makes itself (JSON error body, X-Ringrelay-Error).
-// Returns whether the connection may stay open.
+// Fills rc's owned facts and rc.captured from rc.head (call before consuming it).
+void capture_head(ClientSession& cs, RequestContext& rc, bool strip_client_auth, bool replace_body);
+// Consumes the parsed head from the client's bytes (once).
+void consume_head(ClientSession& cs, RequestContext& rc) noexcept;
+
+// Relays the request and its response. rc must be captured; the head is consumed
+// here if it was not yet; with plan.has_body_override the body has been read.
+io::Task<ForwardOutcome> forward_request(ClientSession& cs, RequestContext& rc, const ForwardPlan& plan);
+
+// Sends a response the gateway makes itself (JSON error body, X-Ringrelay-Error,
+// plus extra_headers lines such as Retry-After). Returns whether the connection
+// may stay open.
 io::Task<bool> send_error(ClientSession& cs, RequestContext& rc, int status, std::string_view code,
-                          std::string_view message, bool keep_alive);
+                          std::string_view message, bool keep_alive, std::string_view extra_headers = {});
 
 io::Task<void> run_client_session(Shard& shard, int fd);
 

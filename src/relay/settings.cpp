@@ -39,6 +39,7 @@ const std::vector<Knob>& knobs() {
         {"log-level", Kind::text, TEXT(log_level)},
         {"tls-cert", Kind::text, TEXT(tls_cert)},
         {"tls-key", Kind::text, TEXT(tls_key)},
+        {"upstream-ca", Kind::text, TEXT(upstream_ca)},
         {"data", Kind::text, TEXT(data_dir)},
         {"upstream-max-concurrent", Kind::count, NUMBER(upstream_max_concurrent)},
         {"upstream-max-queue", Kind::count, NUMBER(upstream_max_queue)},
@@ -155,6 +156,7 @@ const char* serve_usage() {
     return "usage: ringrelay serve [--listen 0.0.0.0:8080] [--admin-listen 127.0.0.1:9090] [--shards N]\n"
            "                       [--mode gateway|relay] [--upstream URL] [--config FILE.json]\n"
            "                       [--log-file F] [--log-level info] [--tls-cert F --tls-key F] [--data DIR]\n"
+           "                       [--upstream-ca FILE]\n"
            "                       [--upstream-max-concurrent 64] [--upstream-max-queue 1024]\n"
            "                       [--upstream-queue-timeout 30s] [--upstream-timeout 30s]\n"
            "                       [--stream-idle-timeout 120s] [--header-timeout 10s]\n"

@@ -7,6 +7,7 @@
 
 #include <cstring>
 
+#include "gateway_shared.hpp"
 #include "ringrelay/io/task.hpp"
 #include "session.hpp"
 
@@ -53,7 +54,16 @@ PeerAddress PeerAddress::of_socket(int fd) noexcept {
 Shard::Shard(unsigned index, const ServeSettings& settings, const io::LoopOptions& loop_options)
     : index_(index), settings_(settings), loop_(loop_options), pool_(loop_), ids_(index) {}
 
+Shard::~Shard() = default;
+
+void Shard::use_tls(const io::TlsServerContext* server, const io::TlsClientContext* client) noexcept {
+    server_tls_ = server;
+    pool_.set_tls_client(client);
+}
+
 void Shard::add_relay_target(const upstream::UpstreamTarget& t) { relay_target_ = pool_.add_target(t); }
+
+void Shard::attach_gateway(GatewayShared& shared) { gateway_ = std::make_unique<ShardGateway>(shared, pool_); }
 
 void Shard::on_accept(void* ctx, int fd) {
     auto* self = static_cast<Shard*>(ctx);
@@ -64,6 +74,48 @@ void Shard::run(int listen_fd) {
     listener_ = std::make_unique<io::Listener>(loop_, listen_fd, &Shard::on_accept, this);
     listener_->start();
     loop_.run();
+    // Let cancelled receives and the listener's accept deliver their last CQEs.
+    loop_.drain_sockets(2000);
+}
+
+void Shard::register_session(ClientSession& s) noexcept {
+    s.next = sessions_;
+    if (sessions_) sessions_->prev = &s;
+    sessions_ = &s;
+}
+
+void Shard::unregister_session(ClientSession& s) noexcept {
+    if (s.prev) s.prev->next = s.next;
+    else sessions_ = s.next;
+    if (s.next) s.next->prev = s.prev;
+    s.prev = s.next = nullptr;
+    if (draining_) check_drained();
+}
+
+void Shard::start_drain() {
+    if (draining_) return;
+    draining_ = true;
+    if (listener_) listener_->stop();
+    loop_.timers().arm(drain_deadline_, loop_.now_ms() + settings_.drain_timeout_ms);
+    check_drained();
+}
+
+// Drained once no request is in flight: then idle keep-alive sessions are closed,
+// idle upstream connections too, and the loop runs until their last CQEs are in.
+void Shard::check_drained() {
+    for (ClientSession* s = sessions_; s; s = s->next)
+        if (s->in_request) return;
+    if (sessions_ != nullptr) {
+        cut_all_sessions();  // all idle now; they end as their coroutines resume
+        return;
+    }
+    loop_.timers().cancel(drain_deadline_);
+    pool_.close_idle();
+    loop_.stop();  // run() returns; Shard::run drains the sockets' last CQEs
+}
+
+void Shard::cut_all_sessions() noexcept {
+    for (ClientSession* s = sessions_; s; s = s->next) s->cut_now();
 }
 
 }  // namespace rr::relay

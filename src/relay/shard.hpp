@@ -15,7 +15,16 @@
 #include "ringrelay/relay/settings.hpp"
 #include "ringrelay/upstream/pool.hpp"
 
+namespace rr::io {
+class TlsServerContext;
+class TlsClientContext;
+}  // namespace rr::io
+
 namespace rr::relay {
+
+struct GatewayShared;
+class ShardGateway;
+struct ClientSession;
 
 struct ShardCounters {
     std::uint64_t connections_accepted = 0;
@@ -74,13 +83,29 @@ private:
 class Shard {
 public:
     Shard(unsigned index, const ServeSettings& settings, const io::LoopOptions& loop_options);
+    ~Shard();
     // Starts accepting on listen_fd (the shard's own SO_REUSEPORT socket) and runs
     // the loop until stop().
     void run(int listen_fd);
-    // Thread-safe.
+    // Thread-safe: stop accepting, let requests in flight finish (new ones on open
+    // connections get 503 shutting_down), cut what is left after --drain-timeout,
+    // and return from run() once every socket is closed.
+    void begin_drain() noexcept { loop_.post(&drain_post_); }
+    // Thread-safe: return from run() at once (used when start-up fails).
     void stop() noexcept { loop_.stop(); }
+
+    void register_session(ClientSession& s) noexcept;
+    void unregister_session(ClientSession& s) noexcept;
+    // TLS contexts made at start-up (either may be null): server = the listener
+    // serves TLS; client = https upstreams can be reached. Shared read-only by all
+    // shards; they outlive the shard. Call before run().
+    void use_tls(const io::TlsServerContext* server, const io::TlsClientContext* client) noexcept;
+    const io::TlsServerContext* server_tls() const noexcept { return server_tls_; }
     // Relay mode: the one upstream every request goes to.
     void add_relay_target(const upstream::UpstreamTarget& t);
+    // Gateway mode: call on the shard's own thread (it opens the shard's LMDB reader).
+    void attach_gateway(GatewayShared& shared);
+    ShardGateway* gateway() noexcept { return gateway_.get(); }
 
     unsigned index() const noexcept { return index_; }
     const ServeSettings& settings() const noexcept { return settings_; }
@@ -89,11 +114,21 @@ public:
     ShardCounters& counters() noexcept { return counters_; }
     RequestIdGenerator& request_ids() noexcept { return ids_; }
     BufferPool& buffers() noexcept { return buffers_; }
+    // A string for a synchronous step (never held across a suspension).
+    std::string& scratch() noexcept { return scratch_; }
     std::uint32_t relay_target() const noexcept { return relay_target_; }
     bool draining() const noexcept { return draining_; }
 
 private:
     static void on_accept(void* ctx, int fd);
+    void start_drain();
+    void check_drained();
+    void cut_all_sessions() noexcept;
+
+    struct ShardTimer : io::Timer {
+        ShardTimer(io::Timer::Fire f, Shard* s) noexcept : io::Timer(f), shard(s) {}
+        Shard* shard;
+    };
 
     unsigned index_;
     const ServeSettings& settings_;
@@ -102,9 +137,21 @@ private:
     ShardCounters counters_;
     RequestIdGenerator ids_;
     BufferPool buffers_;
+    std::string scratch_;
     std::uint32_t relay_target_ = 0;
+    const io::TlsServerContext* server_tls_ = nullptr;
     bool draining_ = false;
     std::unique_ptr<io::Listener> listener_;
+    std::unique_ptr<ShardGateway> gateway_;
+
+    ClientSession* sessions_ = nullptr;
+    struct DrainPost : io::Posted {
+        explicit DrainPost(Shard* s) noexcept : shard(s) {
+            run = [](io::Posted* p) { static_cast<DrainPost*>(p)->shard->start_drain(); };
+        }
+        Shard* shard;
+    } drain_post_{this};
+    ShardTimer drain_deadline_{[](io::Timer* t) { static_cast<ShardTimer*>(t)->shard->cut_all_sessions(); }, this};
 };
 
 }  // namespace rr::relay

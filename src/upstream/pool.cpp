@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "ringrelay/io/tls.hpp"
+
 namespace rr::upstream {
 
 UpstreamConn::IdleTimer::IdleTimer(UpstreamConn* c) noexcept
@@ -53,22 +55,48 @@ UpstreamConn* UpstreamPool::take_idle(std::uint32_t target) noexcept {
 io::Task<Acquired> UpstreamPool::connect(std::uint32_t target, std::uint64_t deadline_ms) {
     const UpstreamTarget& t = targets_[target].target;
     const int fd = ::socket(t.address.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) co_return Acquired{nullptr, -errno};
+    if (fd < 0) co_return Acquired{nullptr, -errno, {}};
     const int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     const int rc = co_await io::connect(loop_, fd, t.address.get(), t.address.length, deadline_ms);
     if (rc < 0) {
         ::close(fd);
         ++stats_.connect_failures;
-        co_return Acquired{nullptr, rc};
+        co_return Acquired{nullptr, rc, {}};
+    }
+    auto* socket = new io::Socket(loop_, fd);
+    if (t.tls) {
+        std::string reason;
+        if (const int hs = co_await start_tls(*socket, t, deadline_ms, reason); hs < 0) {
+            socket->close_and_destroy();
+            ++stats_.connect_failures;
+            co_return Acquired{nullptr, hs, std::move(reason)};
+        }
+    } else {
+        socket->start_receiving();
     }
     ++stats_.connects;
     auto* c = new UpstreamConn;
-    c->socket = new io::Socket(loop_, fd);
+    c->socket = socket;
     c->target = target;
     c->pool = this;
-    c->socket->start_receiving();
-    co_return Acquired{c, 0};
+    co_return Acquired{c, 0, {}};
+}
+
+io::Task<int> UpstreamPool::start_tls(io::Socket& socket, const UpstreamTarget& t, std::uint64_t deadline_ms,
+                                      std::string& reason) {
+    static constexpr std::string_view kFailed = "TLS handshake with upstream failed: ";
+    std::unique_ptr<io::TlsSession> session;
+    if (tls_client_ != nullptr) session = io::TlsSession::client(*tls_client_, t.host);
+    if (!session) {
+        reason = std::string(kFailed) + (tls_client_ ? "out of memory" : "this server has no TLS client context");
+        co_return tls_client_ ? -ENOMEM : -EPROTONOSUPPORT;
+    }
+    socket.attach_tls(std::move(session));
+    socket.start_receiving();
+    const int rc = co_await io::tls_handshake(socket, deadline_ms);
+    if (rc < 0) reason = std::string(kFailed) + std::string(socket.tls()->error_text());
+    co_return rc;
 }
 
 void UpstreamPool::release(UpstreamConn* c, bool reusable) noexcept {
@@ -105,6 +133,13 @@ void UpstreamPool::on_idle_peer_gone(void* ctx) {
 void UpstreamPool::on_idle_timeout_trampoline(io::Timer* t) {
     UpstreamConn* c = static_cast<UpstreamConn::IdleTimer*>(t)->conn;
     c->pool->remove_idle(c);
+}
+
+void UpstreamPool::close_idle() noexcept {
+    for (TargetSlot& t : targets_) {
+        for (UpstreamConn* c : t.idle) discard(c);
+        t.idle.clear();
+    }
 }
 
 std::size_t UpstreamPool::idle_count() const noexcept {

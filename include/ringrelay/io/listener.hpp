@@ -40,6 +40,8 @@ public:
     // Stops accepting (the listening fd is closed once the accept is cancelled).
     void stop();
     std::uint64_t accepted() const noexcept { return accepted_; }
+    // The listening socket is closed (after stop(), once the accept is cancelled).
+    bool closed() const noexcept { return fd_ < 0; }
 
 private:
     static void on_cqe(Completion* c, int res, std::uint32_t flags);

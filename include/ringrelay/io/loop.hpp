@@ -73,14 +73,23 @@ public:
     // with -ECANCELED, unless it completed first).
     void cancel(Completion* c);
 
-    // Runs until stop() has been called and run_until_idle work is done.
+    // Runs until stop() has been called.
     void run();
+    // After run() returned: runs on until every socket (and listener) of this loop
+    // has had its last CQE, or timeout_ms passes. Shutdown and tests use it so that
+    // nothing is freed while the kernel may still complete an op for it.
+    void drain_sockets(std::uint64_t timeout_ms);
     // Thread-safe: ask run() to return at its next iteration.
     void stop() noexcept;
     bool stopping() const noexcept { return stop_.load(std::memory_order_relaxed); }
 
     // Thread-safe: runs p->run(p) on this loop's thread soon. Never blocks.
     void post(Posted* p) noexcept;
+
+    // Loop thread: resumes h at the end of this iteration instead of now, so code that
+    // wakes many waiters (a drain cutting sessions) never runs one inside another.
+    // h must stay suspended, and resumed by nobody else, until then.
+    void defer(std::coroutine_handle<> h) { deferred_.push_back(h); }
 
     std::uint64_t now_ms() const noexcept { return now_ms_; }
     TimerHeap& timers() noexcept { return timers_; }
@@ -93,6 +102,12 @@ public:
     void retry_starved();
     bool has_starved() const noexcept { return !starved_.empty(); }
 
+    // Sockets alive on this loop (counted by Socket itself): a shard shutting down
+    // waits until this is 0, so every socket's last CQE has been reaped.
+    void socket_opened() noexcept { ++live_sockets_; }
+    void socket_closed() noexcept { --live_sockets_; }
+    std::size_t live_sockets() const noexcept { return live_sockets_; }
+
     // Which ring setup flags the kernel took, for the start-up log line.
     const std::string& setup_description() const noexcept { return setup_desc_; }
 
@@ -100,6 +115,8 @@ private:
     static void on_wakeup(Completion* c, int res, std::uint32_t flags);
     void arm_wakeup();
     void run_posted();
+    void run_deferred();
+    void iterate();
     void reap();
     void update_clock() noexcept;
 
@@ -113,6 +130,8 @@ private:
     std::string setup_desc_;
     std::atomic<bool> stop_{false};
     std::vector<Socket*> starved_;
+    std::vector<std::coroutine_handle<>> deferred_;
+    std::size_t live_sockets_ = 0;
 
     // Cross-thread inbox: a Treiber stack drained whole (and reversed, so FIFO).
     std::atomic<Posted*> inbox_{nullptr};

@@ -13,6 +13,15 @@
 // close_and_destroy(), which cancels the multishot recv and deletes the object
 // only after its last CQE. The owner must not be suspended in send() or
 // readable() when it calls close_and_destroy().
+//
+// TLS (optional, see tls.hpp): a socket that carries a TlsSession serves
+// plaintext through the same calls. Received ciphertext is decrypted as it
+// arrives into the session's plaintext buffer (its provided buffer goes back to
+// the ring at once); front()/consume()/has_data()/queued_bytes()/readable() then
+// speak of plaintext, and send() encrypts. Decryption pauses while more than
+// TlsSession::kPlainHighWater bytes of plaintext wait, leaving ciphertext queued,
+// so the high-water back-pressure above still holds. The plain path pays one
+// pointer test per call for this.
 #pragma once
 
 #include <coroutine>
@@ -23,6 +32,8 @@
 #include "ringrelay/io/loop.hpp"
 
 namespace rr::io {
+
+class TlsSession;
 
 class Socket : Completion {
 public:
@@ -36,6 +47,13 @@ public:
     Loop& loop() const noexcept { return loop_; }
 
     void start_receiving();
+
+    // Makes this a TLS socket: call before start_receiving(), then run
+    // tls_handshake() before any send()/readable(). The socket owns the session and
+    // frees it with itself (on every path, including mid-handshake).
+    void attach_tls(std::unique_ptr<TlsSession> session) noexcept;
+    // The session, or null for a plain socket. Valid as long as the socket.
+    TlsSession* tls() const noexcept { return tls_; }
 
     // Result of readable(): kData (front() has bytes), kEof (peer closed, nothing
     // queued), or -errno (-ETIMEDOUT, -ECANCELED after abort(), -ECONNRESET ...).
@@ -57,13 +75,16 @@ public:
     // (monotonic ms; 0 = none).
     ReadableAwaiter readable(std::uint64_t deadline_ms) noexcept { return {*this, deadline_ms}; }
 
-    bool has_data() const noexcept { return queue_.size() != 0; }
-    // The unconsumed bytes of the oldest queued buffer. Valid until consume() frees it.
+    bool has_data() const noexcept { return tls_ == nullptr ? queue_.size() != 0 : tls_has_data(); }
+    // The unconsumed bytes of the oldest queued buffer (TLS: of the oldest block of
+    // decrypted plaintext, at most 16 KiB). Valid until consume() frees it, across
+    // awaits too (decrypted bytes never move).
     std::string_view front() const noexcept;
-    // Bytes queued in all buffers.
+    // Bytes queued in all buffers (TLS: plaintext bytes waiting).
     std::size_t queued_bytes() const noexcept;
     // Drops n <= front().size() bytes; recycles the buffer once empty.
     void consume(std::size_t n) noexcept;
+    // The peer will send nothing more: TCP EOF, or (TLS) its close_notify.
     bool peer_closed() const noexcept { return eof_; }
 
     class SendAwaiter : Completion, Timer {
@@ -77,9 +98,15 @@ public:
         static void complete(Completion* c, int res, std::uint32_t flags);
         static void expire(Timer* t);
         void submit();
+        // TLS: encrypts the next piece of plaintext and points p_/left_ at the
+        // ciphertext to send; 1 = something to send, 0 = all sent, or -errno.
+        int tls_next_piece() noexcept;
+        void tls_complete(int res, bool sent_whole) noexcept;
         Socket& s_;
-        const char* p_;
+        const char* p_;  // bytes going out now (TLS: ciphertext owned by the session)
         std::size_t left_;
+        const char* plain_p_ = nullptr;  // TLS: plaintext not yet encrypted
+        std::size_t plain_left_ = 0;
         std::uint64_t deadline_;
         std::coroutine_handle<> handle_;
         int result_ = 0;
@@ -87,8 +114,11 @@ public:
         friend class Socket;
     };
     // Sends all of data (resubmitting after short sends). Yields 0, or -errno
-    // (-ETIMEDOUT when the deadline passed, -ECANCELED after abort()). data must stay
-    // valid until the await completes.
+    // (-ETIMEDOUT when the deadline passed, -ECANCELED after abort(); TLS: -EPROTO
+    // when encryption failed, -EPIPE after an earlier send broke the record stream,
+    // -ENOTCONN before the handshake). data must stay valid until the await
+    // completes. TLS: an empty data still flushes ciphertext the session holds
+    // (handshake messages, alerts).
     SendAwaiter send(std::string_view data, std::uint64_t deadline_ms) noexcept {
         return {*this, data, deadline_ms};
     }
@@ -113,8 +143,9 @@ public:
     void retry_after_enobufs();
 
 private:
+    friend class TlsSession;
     static constexpr int kWouldBlock = -1000000;
-    ~Socket() = default;
+    ~Socket();
 
     struct Received {
         std::uint16_t bid;
@@ -146,8 +177,14 @@ private:
     int read_state() const noexcept;
     void wake_reader();
     void maybe_finish();
+    // The raw received bytes (ciphertext on a TLS socket).
+    std::string_view raw_front() const noexcept;
+    void raw_consume(std::size_t n) noexcept;
+    // Out of line so the plain path stays small.
+    bool tls_has_data() const noexcept;
 
     Loop& loop_;
+    TlsSession* tls_ = nullptr;  // owned; null for plain sockets (placed to add 8 bytes, not 16)
     int fd_;
     std::uint32_t pending_ = 0;  // CQEs still to come (recv armed, send in flight)
     bool recv_armed_ = false;

@@ -3,6 +3,7 @@
 // path logger; the per-request access log goes through the shard queues (issue 6).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <initializer_list>
 #include <string>
@@ -31,8 +32,13 @@ bool log_enabled(Level level) noexcept;
 
 void log(Level level, std::string_view msg, std::initializer_list<Field> fields = {});
 
-// Appends s to out as the inside of a JSON string (quotes not included).
+// Appends s to out as the inside of a JSON string (quotes not included). Bytes that
+// are not valid UTF-8 become \ufffd, so the result is always valid JSON.
 void append_json_escaped(std::string& out, std::string_view s);
+// The same into a raw buffer with room for kJsonEscapedMaxGrowth * s.size() bytes;
+// returns the end of what it wrote. No allocation.
+inline constexpr std::size_t kJsonEscapedMaxGrowth = 6;  // a control byte becomes \u00XX
+char* write_json_escaped(char* out, std::string_view s) noexcept;
 // Current UTC time as RFC 3339 with milliseconds ("2026-11-23T15:20:17.123Z").
 std::string utc_timestamp();
 

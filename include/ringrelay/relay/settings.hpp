@@ -22,6 +22,7 @@ struct ServeSettings {
     std::string log_level = "info";
     std::string tls_cert;
     std::string tls_key;
+    std::string upstream_ca;  // extra PEM CA file trusted for https upstreams (besides the system's)
     std::string data_dir;
 
     std::uint32_t upstream_max_concurrent = 64;

@@ -15,6 +15,10 @@
 #include "ringrelay/io/task.hpp"
 #include "ringrelay/upstream/target.hpp"
 
+namespace rr::io {
+class TlsClientContext;
+}
+
 namespace rr::upstream {
 
 class UpstreamPool;
@@ -41,6 +45,9 @@ struct PoolStats {
 struct Acquired {
     UpstreamConn* conn = nullptr;  // null on failure
     int error = 0;                 // -errno of the failed connect (-ETIMEDOUT on deadline)
+    // https: "TLS handshake with upstream failed: <why>" when the handshake failed
+    // (error is then -EPROTO, -ECONNRESET or -ETIMEDOUT); empty otherwise.
+    std::string reason;
 };
 
 class UpstreamPool {
@@ -50,19 +57,28 @@ public:
         : loop_(loop), max_idle_(max_idle_per_target), idle_timeout_ms_(idle_timeout_ms) {}
     ~UpstreamPool();
 
+    // The client context for https targets (shared read-only by all shards; it must
+    // outlive the pool). Without one, connecting to an https target fails.
+    void set_tls_client(const io::TlsClientContext* ctx) noexcept { tls_client_ = ctx; }
+
     // Registers a target (deduplicated by address) and returns its id.
     std::uint32_t add_target(const UpstreamTarget& t);
     const UpstreamTarget& target(std::uint32_t id) const noexcept { return targets_[id].target; }
 
     // An idle live connection to target, or null. Cheap: no coroutine.
     UpstreamConn* take_idle(std::uint32_t target) noexcept;
-    // A new connection to target; deadline in monotonic ms.
+    // A new connection to target; deadline in monotonic ms. An https target is
+    // handshaken (SNI and certificate name = the target's host) before it is
+    // handed out, within the same deadline.
     io::Task<Acquired> connect(std::uint32_t target, std::uint64_t deadline_ms);
     // Hands a connection back after a request. reusable=false (or a full idle list)
     // closes it.
     void release(UpstreamConn* c, bool reusable) noexcept;
     // Closes a connection without pooling it.
     void discard(UpstreamConn* c) noexcept;
+
+    // Closes every idle connection (shutdown).
+    void close_idle() noexcept;
 
     const PoolStats& stats() const noexcept { return stats_; }
     std::size_t idle_count() const noexcept;
@@ -77,8 +93,11 @@ private:
     friend struct UpstreamConn;
     static void on_idle_timeout_trampoline(io::Timer* t);
     void remove_idle(UpstreamConn* c) noexcept;
+    io::Task<int> start_tls(io::Socket& socket, const UpstreamTarget& t, std::uint64_t deadline_ms,
+                            std::string& reason);
 
     io::Loop& loop_;
+    const io::TlsClientContext* tls_client_ = nullptr;
     std::uint32_t max_idle_;
     std::uint64_t idle_timeout_ms_;
     std::vector<TargetSlot> targets_;

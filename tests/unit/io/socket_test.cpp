@@ -49,6 +49,8 @@ void run(Loop& loop, Task<void> body) {
     spawn(std::move(body));
     loop.run();
     loop.timers().cancel(guard);
+    loop.drain_sockets(2000);  // closed sockets get their last CQEs before the Loop dies
+    CHECK(loop.live_sockets() == 0);
 }
 
 void write_all(int fd, const std::string& s) {

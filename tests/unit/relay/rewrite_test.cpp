@@ -25,11 +25,20 @@ PeerAddress peer_v4() {
     return p;
 }
 
-std::string upstream_head(const std::string& raw, const ForwardPlan& plan, const char* url = "http://127.0.0.1:9000") {
+struct Plan {
+    bool strip_client_auth = false;
+    std::string extra_headers;
+    const char* body_override = nullptr;
+};
+
+std::string upstream_head(const std::string& raw, const Plan& plan, const char* url = "http://127.0.0.1:9000") {
     http::RequestHead h;
     REQUIRE(http::parse_request(raw, h).status == http::ParseStatus::complete);
+    CapturedRequest captured;
+    capture_request(captured, h, peer_v4(), "rid-1", plan.strip_client_auth, plan.body_override != nullptr);
     std::string out;
-    append_upstream_head(out, h, target(url), plan, peer_v4(), "rid-1");
+    const std::size_t len = plan.body_override ? std::string_view(plan.body_override).size() : 0;
+    append_upstream_head(out, captured, target(url), plan.extra_headers, h.body, plan.body_override ? &len : nullptr);
     return out;
 }
 
@@ -61,16 +70,16 @@ TEST_CASE("a chunked request stays chunked upstream; a body override sets its ow
         upstream_head("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n", {});
     CHECK(chunked.find("Transfer-Encoding: chunked\r\n") != std::string::npos);
 
-    ForwardPlan plan;
-    plan.has_body_override = true;
+    Plan plan;
     plan.body_override = "{\"model\":\"b\"}";
     plan.strip_client_auth = true;
     plan.extra_headers = "Authorization: Bearer upstream-secret\r\n";
     const std::string out = upstream_head(
         "POST / HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer rr-client\r\nx-api-key: rr-client\r\n"
-        "Content-Length: 13\r\n\r\n",
+        "Accept-Encoding: gzip, br\r\nContent-Length: 13\r\n\r\n",
         plan);
     CHECK(out.find("rr-client") == std::string::npos);
+    CHECK(out.find("Accept-Encoding") == std::string::npos);  // usage must stay readable
     CHECK(out.find("Authorization: Bearer upstream-secret\r\n") != std::string::npos);
     CHECK(out.find("Content-Length: 13\r\n") != std::string::npos);
     CHECK(out.find("Content-Length: 13\r\nContent-Length") == std::string::npos);

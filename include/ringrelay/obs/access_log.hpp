@@ -1,0 +1,223 @@
+// The access log (SPEC.md section 5): one JSON object per line per request, plus the
+// debug events `key acquired`, `key released` and `upstream queue`, written off the
+// shards by one writer thread.
+//
+// Shape. Each shard owns an AccessLogProducer: a lock-free single-producer /
+// single-consumer ring of fixed-size AccessRecords. The shard fills a record (strings
+// are copied into bounded arrays and truncated, so nothing allocates) and push()es it;
+// the writer thread drains every ring, formats JSON and writes in batches (one write(2)
+// per up to 256 KiB). A full ring drops the record and counts it: a shard never waits
+// for log I/O. The writer sleeps on an eventfd that a producer rings only when the
+// writer said it was idle, so under load there is no syscall per record.
+//
+// How the lead wires it:
+//
+//     obs::AccessLog log(shard_count, {.path = st.log_file, .level = level});
+//     if (!log.start(error)) ...                      // opens the file, starts the writer
+//     // on shard i, per request:
+//     obs::AccessLogProducer& out = log.producer(i);
+//     obs::AccessRecord r;
+//     r.method.assign(head.method);
+//     r.set_path(head.target);                        // the query string is cut off
+//     r.status = 200; r.latency_ns = ...; ...
+//     out.push(r);                                    // false: dropped (counted)
+//     // debug events, only when someone will read them:
+//     if (out.enabled(obs::Level::debug)) out.push(obs::AccessRecord::event(obs::EventKind::key_acquired) ...);
+//     // SIGUSR1: log.reopen(error);   drain: log.stop() (writes everything queued)
+//
+// Secrets. AccessRecord has no field that can hold a header, a body or a credential:
+// only the names listed in SPEC.md. `path` is the request target without its query
+// string (which may carry `?key=` style secrets) unless the caller passes keep_query.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ringrelay/obs/log.hpp"
+#include "ringrelay/obs/metrics.hpp"
+
+namespace rr::obs {
+
+// A string of at most N bytes stored in place. assign() truncates longer text at a
+// UTF-8 character boundary; copying copies only the bytes in use.
+template <std::size_t N>
+class BoundedText {
+    static_assert(N > 0 && N <= 0xffff);
+
+public:
+    BoundedText() noexcept = default;
+    BoundedText(const BoundedText& o) noexcept { copy_from(o); }
+    BoundedText& operator=(const BoundedText& o) noexcept {
+        copy_from(o);
+        return *this;
+    }
+    // Copies s (truncated to N bytes, never splitting a UTF-8 sequence); returns
+    // whether all of it fit.
+    bool assign(std::string_view s) noexcept {
+        std::size_t n = s.size();
+        if (n > N) {
+            n = N;
+            // s[n] is the first byte left out: if it continues a sequence, cut before its lead.
+            for (int back = 0; back < 3 && n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80; ++back) --n;
+        }
+        std::memcpy(data_, s.data(), n);
+        len_ = static_cast<std::uint16_t>(n);
+        return n == s.size();
+    }
+    std::string_view view() const noexcept { return {data_, len_}; }
+    bool empty() const noexcept { return len_ == 0; }
+    static constexpr std::size_t capacity() noexcept { return N; }
+
+private:
+    void copy_from(const BoundedText& o) noexcept {
+        std::memcpy(data_, o.data_, o.len_);
+        len_ = o.len_;
+    }
+    std::uint16_t len_ = 0;
+    char data_[N];  // only the first len_ bytes are ever read
+};
+
+enum class EventKind : std::uint8_t {
+    request,         // the access log line of a finished request ("msg":"request")
+    key_acquired,    // debug: a key slot was taken (count = the key's in-flight after)
+    key_released,    // debug: a key slot was given back (count = the key's in-flight after)
+    upstream_queue,  // debug: the request waits for a global token (count = queue depth)
+};
+
+// One log line's data. Fixed size (about 700 bytes), no pointers: a copy is the whole
+// record. Durations in nanoseconds (written as milliseconds with 3 decimals).
+struct AccessRecord {
+    static constexpr std::size_t kPathMax = 256;
+
+    // A debug event of the given kind (level debug).
+    static AccessRecord event(EventKind kind) noexcept {
+        AccessRecord r;
+        r.kind = kind;
+        r.level = Level::debug;
+        return r;
+    }
+
+    // The request target without its query string (cut at the first '?') unless
+    // keep_query; truncated to kPathMax bytes.
+    void set_path(std::string_view target, bool keep_query = false) noexcept {
+        if (!keep_query) target = target.substr(0, target.find('?'));
+        path_.assign(target);
+    }
+    std::string_view path() const noexcept { return path_.view(); }
+
+    EventKind kind = EventKind::request;
+    Level level = Level::info;
+    std::uint16_t shard = 0;        // set by push() to the producer's index
+    std::int64_t ts_unix_ns = 0;    // wall clock; push() stamps it when 0 (coarse: 1-4 ms steps)
+    std::uint16_t status = 0;       // what the client got
+    std::uint16_t upstream_status = 0;  // 0: no upstream answer (written as null)
+    bool stream = false;
+    ErrorCode error_code = ErrorCode::none;  // none is written as null
+    std::uint64_t latency_ns = 0;   // first request byte .. last response byte
+    std::uint64_t queue_ns = 0;     // waited for key slot + global token
+    std::uint64_t upstream_ns = 0;  // upstream exchange
+    std::uint64_t bytes_in = 0;
+    std::uint64_t bytes_out = 0;
+    std::uint32_t count = 0;        // debug events only, see EventKind
+    BoundedText<16> method;
+    BoundedText<128> trace_id;      // X-Request-Id
+    BoundedText<32> api_key_id;     // the key's id (k_...), never its secret; empty: null
+    BoundedText<32> channel_id;     // empty: null
+    BoundedText<128> model;         // empty: null
+
+private:
+    BoundedText<kPathMax> path_;
+};
+
+struct AccessLogOptions {
+    std::string path;                   // "" = stderr (fd 2, never closed)
+    Level level = Level::info;          // records below this level are not pushed
+    std::size_t ring_capacity = 1024;   // records per producer (rounded up to a power of two)
+};
+
+struct WriterState;  // the writer's side, shared with the producers (access_log.cpp)
+
+// The queue of one shard. push() and enabled() from ONE thread (the shard's); the
+// other members from any thread. Lives as long as its AccessLog; never moves.
+class alignas(64) AccessLogProducer {
+public:
+    AccessLogProducer(WriterState& writer, unsigned index, std::size_t capacity, Level level);
+    AccessLogProducer(const AccessLogProducer&) = delete;
+    AccessLogProducer& operator=(const AccessLogProducer&) = delete;
+
+    bool enabled(Level level) const noexcept { return level >= min_level_; }
+    // Copies r into the ring (setting shard and, when 0, ts_unix_ns). Returns false when
+    // the record is below the log level (not counted) or the ring is full (counted in
+    // dropped()). Never blocks, never allocates; may make one eventfd write when the
+    // writer is asleep.
+    bool push(const AccessRecord& r) noexcept;
+    std::uint64_t dropped() const noexcept { return dropped_.value(); }
+    unsigned index() const noexcept { return index_; }
+
+private:
+    friend class AccessLog;
+    friend struct WriterState;
+    WriterState& writer_;
+    const unsigned index_;
+    const Level min_level_;
+    const std::uint64_t mask_;
+    std::unique_ptr<AccessRecord[]> slots_;
+    // Producer's cache line: its tail and its last view of the writer's head.
+    alignas(64) std::atomic<std::uint64_t> tail_{0};
+    std::uint64_t head_cache_ = 0;
+    SingleWriterCounter dropped_;
+    // Writer's cache line.
+    alignas(64) std::atomic<std::uint64_t> head_{0};     // records taken out of the ring
+    std::atomic<std::uint64_t> written_{0};              // of those, written to the fd
+};
+
+class AccessLog {
+public:
+    // `producers` queues (one per shard; add one for any other thread that logs).
+    // Opens nothing yet. Throws std::bad_alloc only.
+    AccessLog(unsigned producers, AccessLogOptions options);
+    // Stops the writer (flushing) if it runs.
+    ~AccessLog();
+    AccessLog(const AccessLog&) = delete;
+    AccessLog& operator=(const AccessLog&) = delete;
+
+    unsigned producer_count() const noexcept { return static_cast<unsigned>(producers_.size()); }
+    AccessLogProducer& producer(unsigned i) noexcept { return *producers_[i]; }
+
+    // Opens the file (O_WRONLY|O_APPEND|O_CREAT, mode 0640) and starts the writer
+    // thread. False with `error` set when the file cannot be opened or the thread or
+    // eventfd cannot be made. Call once.
+    bool start(std::string& error);
+    // Writes every record pushed before the call, then joins the writer and closes the
+    // file. Records pushed after stop() began may be lost. Idempotent.
+    void stop();
+    // Opens the file path anew (after logrotate renamed it). Any thread (SIGUSR1
+    // handler thread). The writer switches before its next write: every record pushed
+    // after reopen() returns goes to the new file. False with `error` when the open
+    // fails; the old file then stays in use. A no-op returning true for stderr.
+    bool reopen(std::string& error);
+    // Waits until every record pushed before the call has been written (or dropped by a
+    // failed write). Returns at once when the writer is not running.
+    void flush();
+
+    // Records lost: rings full (all producers) plus lines a failed write could not put out.
+    std::uint64_t dropped() const noexcept;
+    // Lines written so far.
+    std::uint64_t written() const noexcept;
+
+private:
+    std::unique_ptr<WriterState> state_;
+    std::vector<std::unique_ptr<AccessLogProducer>> producers_;
+};
+
+// Appends the JSON line (with its '\n') of one record: the writer's formatter, public
+// for tests and for anyone who needs a line synchronously.
+void append_access_line(std::string& out, const AccessRecord& r);
+
+}  // namespace rr::obs

@@ -1,0 +1,72 @@
+// The gateway's state: what all shards share (the store, the global token pool, the
+// per-key slots, the channel board), and what each shard keeps for itself (its LMDB
+// reader, caches of channel targets and board entries, its JSON parser).
+#pragma once
+
+#include <simdjson.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include "ringrelay/gateway/channel_board.hpp"
+#include "ringrelay/gateway/key_slots.hpp"
+#include "ringrelay/gateway/rate_limits.hpp"
+#include "ringrelay/gateway/token_pool.hpp"
+#include "ringrelay/store/env.hpp"
+#include "ringrelay/store/reader.hpp"
+#include "ringrelay/upstream/pool.hpp"
+
+namespace rr::relay {
+
+struct GatewayShared {
+    GatewayShared(std::unique_ptr<store::Env> e, std::uint32_t tokens_capacity, std::uint32_t max_queue)
+        : env(std::move(e)), tokens(tokens_capacity, max_queue) {}
+    std::unique_ptr<store::Env> env;
+    gateway::TokenPool tokens;
+    gateway::KeySlots keys;
+    gateway::ChannelBoard channels;
+    gateway::RateLimits limits;  // RPM, TPM, and usage not yet flushed to the store
+};
+
+// What the request path needs of a channel, copied out of its LMDB record.
+struct ChannelChoice {
+    std::string id;
+    std::string base_url;
+    std::string credential_header;  // "Authorization: Bearer ...\r\n" or "x-api-key: ...\r\n"
+    std::string upstream_model;     // after the channel's model map
+    std::int64_t updated_at_ms = 0;
+    std::uint32_t timeout_ms = 0;
+    gateway::ChannelBoard::State* state = nullptr;
+};
+
+class ShardGateway {
+public:
+    ShardGateway(GatewayShared& shared, upstream::UpstreamPool& pool) : shared_(shared), reader_(*shared.env), pool_(pool) {}
+
+    GatewayShared& shared() noexcept { return shared_; }
+    store::Reader& reader() noexcept { return reader_; }
+    simdjson::ondemand::parser& json() noexcept { return json_; }
+
+    gateway::ChannelBoard::State& channel_state(std::string_view id);
+    // The pool target for a channel's base URL, resolved once per channel version.
+    // False (and error) when the URL does not resolve.
+    bool target_for(const ChannelChoice& c, std::uint32_t& target, std::string& error);
+    std::uint32_t random() noexcept;
+
+private:
+    struct CachedTarget {
+        std::int64_t updated_at_ms;
+        std::uint32_t target;
+    };
+    GatewayShared& shared_;
+    store::Reader reader_;
+    upstream::UpstreamPool& pool_;
+    simdjson::ondemand::parser json_;
+    std::unordered_map<std::string, gateway::ChannelBoard::State*> states_;
+    std::unordered_map<std::string, CachedTarget> targets_;
+    std::uint64_t rng_ = 0x853c49e6748fea9bull;
+};
+
+}  // namespace rr::relay

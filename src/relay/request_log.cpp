@@ -1,0 +1,54 @@
+#include "request_log.hpp"
+
+#include <time.h>
+
+#include "ringrelay/obs/access_log.hpp"
+#include "ringrelay/obs/metrics.hpp"
+#include "session.hpp"
+
+namespace rr::relay {
+
+std::uint64_t monotonic_ns() noexcept {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return std::uint64_t(ts.tv_sec) * 1'000'000'000ull + std::uint64_t(ts.tv_nsec);
+}
+
+void finish_request(ShardObs& obs, const RequestContext& rc, std::uint64_t end_ns) noexcept {
+    if (rc.status == 0) return;  // nothing was served (the client left before a whole head)
+    const std::uint64_t latency_ns = end_ns > rc.start_ns ? end_ns - rc.start_ns : 0;
+    const std::uint64_t upstream_ns = rc.upstream_ms * 1'000'000ull;
+    if (obs::ShardMetrics* m = obs.metrics) {
+        m->record_request(rc.status, rc.error_code.empty() ? obs::ErrorCode::none : obs::error_code_from_name(rc.error_code),
+                          latency_ns);
+        if (rc.upstream_status != 0) {
+            const std::string_view channel = rc.channel_id.empty() ? std::string_view("relay") : rc.channel_id;
+            m->observe_upstream(m->channel_index(channel), upstream_ns);
+            m->count_upstream_request();
+        }
+        if (rc.queue_ms != 0) m->observe_queue_wait(rc.queue_ms * 1'000'000ull);
+    }
+    if (obs::AccessLogProducer* log = obs.log) {
+        if (!log->enabled(obs::Level::info)) return;
+        obs::AccessRecord r;
+        const std::string_view line = rc.captured.line;
+        r.method.assign(line.substr(0, rc.captured.method_len));
+        r.set_path(line.size() > rc.captured.method_len ? line.substr(rc.captured.method_len + 1) : std::string_view());
+        r.trace_id.assign(rc.request_id);
+        r.api_key_id.assign(rc.api_key_id);
+        r.channel_id.assign(rc.channel_id);
+        r.model.assign(rc.model);
+        r.status = static_cast<std::uint16_t>(rc.status);
+        r.upstream_status = static_cast<std::uint16_t>(rc.upstream_status);
+        r.stream = rc.stream;
+        r.latency_ns = latency_ns;
+        r.queue_ns = rc.queue_ms * 1'000'000ull;
+        r.upstream_ns = upstream_ns;
+        r.bytes_in = rc.bytes_in;
+        r.bytes_out = rc.bytes_out;
+        r.error_code = rc.error_code.empty() ? obs::ErrorCode::none : obs::error_code_from_name(rc.error_code);
+        log->push(r);
+    }
+}
+
+}  // namespace rr::relay

@@ -1,0 +1,26 @@
+// The end of every request: one access-log record and the request's metrics,
+// written by the shard into its own ring and counter block (never blocking).
+#pragma once
+
+#include <cstdint>
+
+namespace rr::obs {
+class ShardMetrics;
+class AccessLogProducer;
+}  // namespace rr::obs
+
+namespace rr::relay {
+
+struct RequestContext;
+
+struct ShardObs {
+    obs::ShardMetrics* metrics = nullptr;    // null: metrics off
+    obs::AccessLogProducer* log = nullptr;   // null: access log off
+};
+
+// Monotonic nanoseconds (the request clock; the loop's own clock is milliseconds).
+std::uint64_t monotonic_ns() noexcept;
+
+void finish_request(ShardObs& obs, const RequestContext& rc, std::uint64_t end_ns) noexcept;
+
+}  // namespace rr::relay

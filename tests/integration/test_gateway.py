@@ -1,0 +1,473 @@
+"""The gateway path against the real binary and ringrelay-mock: every row of the
+SPEC.md error table the gateway makes, the concurrency semantics of SPEC.md section 4,
+routing, model mapping, credential swap and retries. Keys and channels are made with
+the real CLI, while the server runs."""
+
+import json
+import os
+import socket
+import subprocess
+import threading
+import time
+
+import harness
+from harness import HOST, http_request, last_header
+
+CHAT = '/v1/chat/completions'
+
+
+class Gateway(harness.IntegrationTestCase):
+    """Helpers: a data dir, the CLI, a gateway in front of a mock."""
+
+    def setUp(self):
+        self.data = self.make_tempdir()
+        self.mock = self.start_mock()
+
+    def cli(self, *args, check=True):
+        out = subprocess.run([harness.binary_from_env('RINGRELAY_BIN')] + list(args) + ['--data', self.data],
+                             capture_output=True, text=True, timeout=30)
+        if check and out.returncode != 0:
+            self.fail('ringrelay %s failed (%d): %s' % (' '.join(args), out.returncode, out.stderr))
+        return out
+
+    def make_key(self, name='k', **flags):
+        args = ['key', 'create', '--name', name, '--json']
+        for flag, value in flags.items():
+            args += ['--' + flag.replace('_', '-'), str(value)]
+        return json.loads(self.cli(*args).stdout)
+
+    def make_channel(self, name='mock', url=None, models='gpt-test', **flags):
+        args = ['channel', 'add', '--name', name, '--base-url', url or self.mock.url,
+                '--api-key', flags.pop('api_key', 'sk-upstream-' + name), '--models', models, '--json']
+        for flag, value in flags.items():
+            args += ['--' + flag.replace('_', '-'), str(value)]
+        return json.loads(self.cli(*args).stdout)
+
+    def start_gateway(self, *extra):
+        port, admin = harness.free_port(), harness.free_port()
+        return self.start_ringrelay(['serve', '--listen', '%s:%d' % (HOST, port),
+                                     '--admin-listen', '%s:%d' % (HOST, admin), '--shards', '2',
+                                     '--data', self.data] + list(extra))
+
+    def chat(self, gw, key, model='gpt-test', headers=None, body=None, timeout=10):
+        h = {'Authorization': 'Bearer ' + key['secret']} if key else {}
+        h.update(headers or {})
+        return http_request(gw.port, 'POST', CHAT, json_body=body or {'model': model, 'messages': []},
+                            headers=h, timeout=timeout)
+
+    def parallel(self, calls):
+        """Runs the callables at once; returns their results in order."""
+        results = [None] * len(calls)
+
+        def run(i, fn):
+            try:
+                results[i] = fn()
+            except Exception as e:  # pylint: disable=broad-except
+                results[i] = e
+        threads = [threading.Thread(target=run, args=(i, fn)) for i, fn in enumerate(calls)]
+        for t in threads:
+            t.start()
+            time.sleep(0.01)  # keep the arrival order
+        for t in threads:
+            t.join(30)
+        return results
+
+    def assert_error(self, resp, status, code, message=None):
+        self.assertStatus(resp, status)
+        self.assertEqual(resp.header('X-Ringrelay-Error'), code)
+        err = resp.json()['error']
+        self.assertEqual((err['type'], err['code']), ('ringrelay_error', code))
+        if message is not None:
+            self.assertEqual(err['message'], message)
+
+
+class Auth(Gateway):
+    def test_a_valid_key_is_relayed_with_the_channel_credential_in_place_of_its_own(self):
+        key = self.make_key()
+        self.make_channel(api_key='sk-upstream-secret')
+        gw = self.start_gateway()
+        resp = self.chat(gw, key)
+        self.assertStatus(resp, 200)
+        self.assertEqual(resp.json()['model'], 'gpt-test')
+        last = self.mock.last()
+        self.assertEqual(last_header(last, 'Authorization'), 'Bearer sk-upstream-secret')
+        self.assertNotIn(key['secret'], json.dumps(last))
+
+    def test_x_api_key_works_and_an_anthropic_channel_gets_x_api_key(self):
+        key = self.make_key()
+        self.make_channel(type='anthropic', models='claude-test', api_key='sk-ant-upstream')
+        gw = self.start_gateway()
+        resp = http_request(gw.port, 'POST', '/v1/messages', json_body={'model': 'claude-test', 'messages': []},
+                            headers={'x-api-key': key['secret'], 'anthropic-version': '2023-06-01'})
+        self.assertStatus(resp, 200)
+        last = self.mock.last()
+        self.assertEqual(last_header(last, 'x-api-key'), 'sk-ant-upstream')
+        self.assertIsNone(last_header(last, 'Authorization'))
+        self.assertEqual(last_header(last, 'anthropic-version'), '2023-06-01')
+
+    def test_missing_or_unknown_key_is_invalid_api_key(self):
+        self.make_channel()
+        gw = self.start_gateway()
+        self.assert_error(self.chat(gw, None), 401, 'invalid_api_key', 'invalid api key')
+        self.assert_error(self.chat(gw, {'secret': 'rr-' + 'x' * 40}), 401, 'invalid_api_key')
+        self.assertIsNone(self.mock.last())
+
+    def test_revoking_with_the_cli_while_serving_refuses_the_very_next_request(self):
+        key = self.make_key()
+        self.make_channel()
+        gw = self.start_gateway()
+        self.assertStatus(self.chat(gw, key), 200)
+        self.cli('key', 'revoke', key['id'], '--reason', 'leaked')
+        self.assert_error(self.chat(gw, key), 401, 'key_revoked', 'api key has been revoked')
+        self.cli('key', 'unrevoke', key['id'])
+        self.assertStatus(self.chat(gw, key), 200)
+
+    def test_an_expired_key_and_a_rotated_secret_past_its_grace_are_key_expired(self):
+        short = self.make_key(name='short', expires='1s')
+        key = self.make_key(name='rotating')
+        self.make_channel()
+        gw = self.start_gateway()
+        out = json.loads(self.cli('key', 'rotate', key['id'], '--grace', '500ms', '--json').stdout)
+        new = {'secret': out['secret']}
+        self.assertStatus(self.chat(gw, key), 200)  # old secret, within grace
+        self.assertStatus(self.chat(gw, new), 200)
+        time.sleep(1.2)
+        self.assert_error(self.chat(gw, short), 401, 'key_expired', 'api key has expired')
+        self.assert_error(self.chat(gw, key), 401, 'key_expired')
+        self.assertStatus(self.chat(gw, new), 200)
+
+    def test_a_blocked_address_is_refused_until_unblocked(self):
+        key = self.make_key()
+        self.make_channel()
+        gw = self.start_gateway()
+        self.cli('block', 'add', '127.0.0.0/8', '--reason', 'test')
+        self.assert_error(self.chat(gw, key), 403, 'ip_blocked', 'client address is blocked')
+        self.cli('block', 'remove', '127.0.0.0/8')
+        self.assertStatus(self.chat(gw, key), 200)
+
+    def test_a_model_outside_the_keys_list_is_not_allowed(self):
+        key = self.make_key(models='gpt-test')
+        self.make_channel(models='gpt-test,gpt-other')
+        gw = self.start_gateway()
+        self.assert_error(self.chat(gw, key, model='gpt-other'), 403, 'model_not_allowed',
+                          'model not allowed for this key')
+        self.assertStatus(self.chat(gw, key, model='gpt-test'), 200)
+
+    def test_v1_models_lists_what_the_key_may_use(self):
+        key = self.make_key(models='gpt-a,gpt-b')
+        self.make_channel(models='gpt-a,gpt-b,gpt-c')
+        gw = self.start_gateway()
+        resp = http_request(gw.port, 'GET', '/v1/models', headers={'Authorization': 'Bearer ' + key['secret']})
+        self.assertStatus(resp, 200)
+        body = resp.json()
+        self.assertEqual(body['object'], 'list')
+        self.assertEqual(sorted(m['id'] for m in body['data']), ['gpt-a', 'gpt-b'])
+
+    def test_readyz_needs_an_enabled_channel(self):
+        gw = self.start_gateway()
+        self.assertStatus(http_request(gw.port, 'GET', '/readyz'), 503)
+        self.assertStatus(http_request(gw.port, 'GET', '/healthz'), 200)
+        self.make_channel()
+        self.assertStatus(http_request(gw.port, 'GET', '/readyz'), 200)
+
+
+class BodyAndRouting(Gateway):
+    def test_bad_bodies_are_invalid_request(self):
+        key = self.make_key()
+        self.make_channel()
+        gw = self.start_gateway()
+        auth = {'Authorization': 'Bearer ' + key['secret']}
+        for body in (b'hello', b'{"messages": []}', b'{"model": 5}', b'[1,2]'):
+            with self.subTest(body=body):
+                self.assert_error(http_request(gw.port, 'POST', CHAT, body=body, headers=auth), 400, 'invalid_request')
+
+    def test_unknown_model_is_model_not_found(self):
+        key = self.make_key()
+        self.make_channel()
+        gw = self.start_gateway()
+        self.assert_error(self.chat(gw, key, model='nope'), 404, 'model_not_found', 'no channel serves model nope')
+
+    def test_only_disabled_channels_is_no_available_channel(self):
+        key = self.make_key()
+        ch = self.make_channel()
+        gw = self.start_gateway()
+        self.cli('channel', 'disable', ch['id'])
+        self.assert_error(self.chat(gw, key), 503, 'no_available_channel', 'no available channel for model gpt-test')
+        self.cli('channel', 'enable', ch['id'])
+        self.assertStatus(self.chat(gw, key), 200)
+
+    def test_model_map_rewrites_the_model_in_the_body(self):
+        key = self.make_key()
+        self.make_channel(models='alias', model_map='alias=gpt-real')
+        gw = self.start_gateway()
+        resp = self.chat(gw, key, model='alias', body={'model': 'alias', 'messages': [{'role': 'user', 'content': 'x'}]})
+        self.assertStatus(resp, 200)
+        sent = json.loads(self.mock.last()['body'])
+        self.assertEqual(sent['model'], 'gpt-real')
+        self.assertEqual(sent['messages'], [{'role': 'user', 'content': 'x'}])
+        self.assertEqual(int(last_header(self.mock.last(), 'Content-Length')), len(self.mock.last()['body']))
+
+    def test_a_dead_first_channel_is_retried_on_the_next(self):
+        key = self.make_key()
+        self.make_channel(name='dead', url='http://127.0.0.1:%d' % harness.free_port(), priority=0)
+        self.make_channel(name='alive', priority=1)
+        gw = self.start_gateway()
+        resp = self.chat(gw, key)
+        self.assertStatus(resp, 200)
+        self.assertEqual(self.mock.last()['path'], CHAT)
+
+    def test_a_dead_only_channel_is_upstream_error(self):
+        key = self.make_key()
+        self.make_channel(name='dead', url='http://127.0.0.1:%d' % harness.free_port())
+        gw = self.start_gateway()
+        self.assert_error(self.chat(gw, key), 502, 'upstream_error')
+
+    def test_a_hung_upstream_is_upstream_timeout(self):
+        key = self.make_key()
+        self.make_channel(timeout='400ms')
+        gw = self.start_gateway()
+        started = time.monotonic()
+        self.assert_error(self.chat(gw, key, headers={'x-mock-behavior': 'hang'}), 504, 'upstream_timeout',
+                          'upstream timed out')
+        self.assertLess(time.monotonic() - started, 3)
+
+    def test_an_upstream_429_on_the_last_channel_is_relayed_untouched(self):
+        key = self.make_key()
+        self.make_channel()
+        gw = self.start_gateway()
+        resp = self.chat(gw, key, headers={'x-mock-status': '429'})
+        self.assertStatus(resp, 429)
+        self.assertIsNone(resp.header('X-Ringrelay-Error'))
+
+
+class Limits(Gateway):
+    def test_rpm_refuses_past_the_limit_with_retry_after(self):
+        key = self.make_key(rpm=2)
+        self.make_channel()
+        gw = self.start_gateway()
+        self.assertStatus(self.chat(gw, key), 200)
+        self.assertStatus(self.chat(gw, key), 200)
+        resp = self.chat(gw, key)
+        self.assert_error(resp, 429, 'rate_limited', 'rate limit exceeded')
+        self.assertGreaterEqual(int(resp.header('Retry-After')), 1)
+
+    def test_tpm_counts_the_tokens_the_upstream_reported(self):
+        key = self.make_key(tpm=5)  # the mock reports more than 5 tokens per answer
+        self.make_channel()
+        gw = self.start_gateway()
+        self.assertStatus(self.chat(gw, key), 200)
+        resp = self.chat(gw, key)
+        self.assert_error(resp, 429, 'rate_limited')
+        self.assertIsNotNone(resp.header('Retry-After'))
+
+    def test_tokens_of_a_stream_count_too(self):
+        key = self.make_key(tpm=5)
+        self.make_channel()
+        gw = self.start_gateway()
+        stream = harness.SSEStream(gw.port, CHAT, {'model': 'gpt-test', 'stream': True,
+                                                   'stream_options': {'include_usage': True}},
+                                   headers={'Authorization': 'Bearer ' + key['secret']})
+        stream.read_all()
+        stream.close()
+        self.assert_error(self.chat(gw, key), 429, 'rate_limited')
+
+    def test_quota_is_enforced_and_survives_a_restart(self):
+        key = self.make_key(quota=5)
+        self.make_channel()
+        gw = self.start_gateway()
+        self.assertStatus(self.chat(gw, key), 200)
+        self.assert_error(self.chat(gw, key), 429, 'quota_exceeded', 'quota exceeded')
+        gw.stop()  # the drain flushes usage to the store
+        gw2 = self.start_gateway()
+        self.assert_error(self.chat(gw2, key), 429, 'quota_exceeded')
+
+
+class Concurrency(Gateway):
+    def test_five_requests_on_one_key_serve_one_and_refuse_four(self):
+        key = self.make_key()
+        self.make_channel()
+        gw = self.start_gateway()
+        results = self.parallel([lambda: self.chat(gw, key, headers={'x-mock-delay-ms': '600'})] * 5)
+        statuses = sorted(r.status for r in results)
+        self.assertEqual(statuses, [200, 429, 429, 429, 429])
+        for r in results:
+            if r.status == 429:
+                self.assert_error(r, 429, 'key_in_use', 'api key is already in use')
+        self.assertStatus(self.chat(gw, key), 200)  # and the key is free again
+
+    def test_two_tokens_and_a_queue_of_two_serve_four_of_six_keys(self):
+        keys = [self.make_key(name='k%d' % i) for i in range(6)]
+        self.make_channel()
+        gw = self.start_gateway('--upstream-max-concurrent', '2', '--upstream-max-queue', '2')
+        results = self.parallel([lambda k=k: self.chat(gw, k, headers={'x-mock-delay-ms': '700'}) for k in keys])
+        codes = sorted((r.status, r.header('X-Ringrelay-Error') or '') for r in results)
+        self.assertEqual(codes, [(200, '')] * 4 + [(429, 'upstream_queue_full')] * 2)
+
+    def test_a_wait_past_the_queue_timeout_is_queue_timeout(self):
+        a, b = self.make_key(name='a'), self.make_key(name='b')
+        self.make_channel()
+        gw = self.start_gateway('--upstream-max-concurrent', '1', '--upstream-queue-timeout', '300ms')
+        results = self.parallel([lambda: self.chat(gw, a, headers={'x-mock-delay-ms': '1200'}),
+                                 lambda: self.chat(gw, b)])
+        self.assertStatus(results[0], 200)
+        self.assert_error(results[1], 429, 'queue_timeout', 'timeout waiting for upstream concurrency slot')
+
+    def test_waiters_on_a_key_are_served_in_arrival_order(self):
+        key = self.make_key(max_wait=3)
+        self.make_channel()
+        gw = self.start_gateway()
+        done = []
+
+        def call(i, delay):
+            r = self.chat(gw, key, model='gpt-test', headers={'x-mock-delay-ms': str(delay)})
+            done.append(i)
+            return r
+        results = self.parallel([lambda: call(0, 500), lambda: call(1, 100), lambda: call(2, 100),
+                                 lambda: call(3, 100)])
+        self.assertEqual([r.status for r in results], [200] * 4)
+        self.assertEqual(done, [0, 1, 2, 3])
+
+    def test_a_client_that_leaves_while_queued_frees_nothing_twice(self):
+        key = self.make_key(max_wait=2)
+        self.make_channel()
+        gw = self.start_gateway()
+        holder = threading.Thread(target=lambda: self.chat(gw, key, headers={'x-mock-delay-ms': '800'}))
+        holder.start()
+        time.sleep(0.15)
+        body = json.dumps({'model': 'gpt-test'}).encode()
+        s = socket.create_connection((HOST, gw.port))
+        s.sendall(b'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n'
+                  b'Content-Length: %d\r\n\r\n%s' % (key['secret'].encode(), len(body), body))
+        time.sleep(0.15)
+        s.close()  # leaves while waiting for the key
+        waiter = self.parallel([lambda: self.chat(gw, key)])[0]
+        holder.join(10)
+        self.assertStatus(waiter, 200)
+        # max_concurrency 1 still holds: two at once give one 200 and one key_in_use/200-after-wait
+        results = self.parallel([lambda: self.chat(gw, key, headers={'x-mock-delay-ms': '300'})] * 2)
+        self.assertEqual(sorted(r.status for r in results), [200, 200])  # second waited its turn
+        self.assertEqual(self.mock.stats()['requests'], 4)
+
+    def test_a_client_that_leaves_mid_stream_frees_its_key_at_once(self):
+        key = self.make_key()
+        self.make_channel()
+        gw = self.start_gateway()
+        stream = harness.SSEStream(gw.port, CHAT, {'model': 'gpt-test', 'stream': True},
+                                   headers={'Authorization': 'Bearer ' + key['secret'], 'x-mock-chunks': '100',
+                                            'x-mock-chunk-delay-ms': '200'})
+        next(stream.events())
+        stream.conn.abort()
+        time.sleep(0.1)
+        self.assertStatus(self.chat(gw, key), 200)
+        harness.wait_for(lambda: self.mock.stats()['streams_cut'] >= 1, timeout=3, message='upstream stream cut')
+
+
+class EarlyStream(Gateway):
+    def test_a_waiting_stream_gets_its_sse_head_at_once_then_the_stream(self):
+        key = self.make_key(max_wait=1)
+        self.make_channel()
+        gw = self.start_gateway()
+        holder = threading.Thread(target=lambda: self.chat(gw, key, headers={'x-mock-delay-ms': '800'}))
+        holder.start()
+        time.sleep(0.15)
+        sent = time.monotonic()
+        stream = harness.SSEStream(gw.port, CHAT, {'model': 'gpt-test', 'stream': True},
+                                   headers={'Authorization': 'Bearer ' + key['secret']})
+        self.assertLess(stream.head_at - sent, 0.5)  # long before the holder is done
+        self.assertEqual(stream.response.status, 200)
+        self.assertEqual(stream.response.header('Content-Type'), 'text/event-stream')
+        events = stream.read_all()
+        stream.close()
+        holder.join(10)
+        self.assertTrue(stream.complete)
+        self.assertEqual(events[-1].data, '[DONE]')
+        self.assertGreater(events[0].at - sent, 0.5)  # the content came after the wait
+
+    def test_a_failed_wait_ends_the_stream_with_an_error_event(self):
+        key = self.make_key(max_wait=1)
+        self.make_channel()
+        gw = self.start_gateway('--upstream-queue-timeout', '300ms')
+        holder = threading.Thread(target=lambda: self.chat(gw, key, headers={'x-mock-delay-ms': '1000'}))
+        holder.start()
+        time.sleep(0.15)
+        stream = harness.SSEStream(gw.port, CHAT, {'model': 'gpt-test', 'stream': True},
+                                   headers={'Authorization': 'Bearer ' + key['secret']})
+        events = stream.read_all()
+        stream.close()
+        holder.join(10)
+        self.assertEqual(stream.response.status, 200)
+        self.assertTrue(stream.complete)
+        self.assertEqual(events[-1].event, 'error')
+        self.assertEqual(events[-1].json()['error']['code'], 'key_in_use')
+
+
+class Soak(Gateway):
+    def test_thousands_of_requests_with_faults_leave_nothing_held(self):
+        """Many keys, random client disconnects and upstream faults; afterwards every
+        key serves at once and all tokens are free (capacity-many requests run
+        concurrently without queueing)."""
+        import random
+        rng = random.Random(7)
+        keys = [self.make_key(name='s%d' % i, max_concurrency=2, max_wait=2) for i in range(32)]
+        self.make_channel()
+        capacity = 8
+        gw = self.start_gateway('--upstream-max-concurrent', str(capacity), '--upstream-max-queue', '64',
+                                '--upstream-timeout', '1s', '--upstream-queue-timeout', '5s')
+        seconds = float(os.environ.get('RR_SOAK_SECONDS', '20'))
+        deadline = time.monotonic() + seconds
+        counts = {'ok': 0, 'err': 0, 'cut': 0}
+        lock = threading.Lock()
+
+        def worker(seed):
+            r = random.Random(seed)
+            while time.monotonic() < deadline:
+                key = r.choice(keys)
+                fault = r.random()
+                headers = {'Authorization': 'Bearer ' + key['secret']}
+                if fault < 0.05:
+                    headers['x-mock-behavior'] = 'reset'
+                elif fault < 0.06:  # holds its key and a token until the 1 s upstream timeout
+                    headers['x-mock-behavior'] = 'hang'
+                elif fault < 0.10:
+                    headers['x-mock-status'] = '500'
+                if r.random() < 0.1:  # a client that goes away mid-request
+                    body = json.dumps({'model': 'gpt-test', 'stream': True}).encode()
+                    try:
+                        s = socket.create_connection((HOST, gw.port), timeout=5)
+                        s.sendall(b'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n'
+                                  b'x-mock-chunks: 20\r\nx-mock-chunk-delay-ms: 20\r\nContent-Length: %d\r\n\r\n%s'
+                                  % (key['secret'].encode(), len(body), body))
+                        s.recv(100)
+                        s.close()
+                    except OSError:
+                        pass
+                    with lock:
+                        counts['cut'] += 1
+                    continue
+                try:
+                    resp = self.chat(gw, key, headers=headers, timeout=10)
+                    with lock:
+                        counts['ok' if resp.status == 200 else 'err'] += 1
+                except OSError:
+                    with lock:
+                        counts['err'] += 1
+        threads = [threading.Thread(target=worker, args=(rng.random(),)) for _ in range(12)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        self.assertGreater(counts['ok'], 30 * seconds, counts)
+        time.sleep(1.5)  # hung upstreams time out (1 s)
+        # At rest: every key serves at once...
+        for key in keys:
+            self.assertStatus(self.chat(gw, key), 200)
+        # ...and all tokens are free: `capacity` slow requests on distinct keys run together.
+        started = time.monotonic()
+        results = self.parallel([lambda k=k: self.chat(gw, k, headers={'x-mock-delay-ms': '500'})
+                                 for k in keys[:capacity]])
+        self.assertEqual([r.status for r in results], [200] * capacity)
+        self.assertLess(time.monotonic() - started, 2.0)
+
+
+if __name__ == '__main__':
+    harness.main()
