@@ -9,6 +9,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 tools/install-deps.sh build test || exit 1
+# The official OpenAI and Anthropic SDKs (node + npm from Debian, packages from npm).
+tools/install-sdk-deps.sh || echo "warning: SDK dependencies unavailable; the SDK tests will be skipped"
 
 passed=0; failed=0; skipped=0
 failed_names=()
