@@ -13,16 +13,6 @@ IpPrefix prefix_operand(std::string_view text) {
     return *p;
 }
 
-void block_json(Json& j, const store::BlockView& b, std::int64_t now_ms) {
-    j.begin_object();
-    j.key("prefix").str(format_ip_prefix(b.prefix()));
-    j.key("reason").str(b.reason());
-    j.key("created_at").time(b.created_at_ms());
-    j.key("expires_at").time(b.expires_at_ms());
-    j.key("active").boolean(!b.expired_at(now_ms));
-    j.end_object();
-}
-
 int block_add(const Args& args) {
     std::int64_t now = now_unix_ms();
     IpPrefix prefix = prefix_operand(args.positional[0]);
@@ -43,8 +33,7 @@ int block_add(const Args& args) {
     check(store::add_block(*env, prefix, reason, expires, now));
     if (args.json()) {
         Json j;
-        j.begin_object().key("prefix").str(format_ip_prefix(prefix)).key("reason").str(reason);
-        j.key("expires_at").time(expires).end_object();
+        store::new_block_json(j, prefix, reason, expires);
         print_line(j.text());
     } else {
         print_line(cat("blocked ", format_ip_prefix(prefix), " until ", time_or(expires, "removed")));
@@ -60,7 +49,7 @@ int block_list(const Args& args) {
     if (args.json()) {
         Json j;
         j.begin_array();
-        reader.for_each_block([&](const store::BlockView& b) { block_json(j, b, now); });
+        reader.for_each_block([&](const store::BlockView& b) { store::block_json(j, b, now); });
         j.end_array();
         print_line(j.text());
         return 0;
@@ -80,7 +69,7 @@ int block_remove(const Args& args) {
     check(store::remove_block(*env, prefix, now_unix_ms()));
     if (args.json()) {
         Json j;
-        j.begin_object().key("prefix").str(format_ip_prefix(prefix)).key("removed").boolean(true).end_object();
+        store::removed_json(j, "prefix", format_ip_prefix(prefix));
         print_line(j.text());
     } else {
         print_line(cat("unblocked ", format_ip_prefix(prefix)));

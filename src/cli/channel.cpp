@@ -1,5 +1,4 @@
 // ringrelay channel ...: add, list, show, update, enable, disable, remove.
-#include <algorithm>
 #include <cstdio>
 
 #include "cli.hpp"
@@ -87,31 +86,6 @@ store::ChannelPatch channel_patch_from(const Args& args) {
     return p;
 }
 
-void channel_json(Json& j, const store::ChannelView& c, bool reveal) {
-    j.begin_object();
-    j.key("id").str(c.id());
-    j.key("name").str(c.name());
-    j.key("type").str(store::to_string(c.type()));
-    j.key("base_url").str(c.base_url());
-    j.key("groups").list(c.groups());
-    j.key("models").list(c.models());
-    j.key("model_map").begin_object();
-    for (std::string_view entry : c.model_map().entries()) {
-        std::size_t eq = entry.find('=');
-        j.key(entry.substr(0, eq)).str(entry.substr(eq + 1));
-    }
-    j.end_object();
-    j.key("weight").num(c.weight());
-    j.key("priority").num_signed(c.priority());
-    j.key("enabled").boolean(c.enabled());
-    j.key("max_concurrency").num(c.max_concurrency());
-    j.key("timeout_ms").num(c.timeout_ms());
-    j.key("created_at").time(c.created_at_ms());
-    j.key("updated_at").time(c.updated_at_ms());
-    if (reveal) j.key("api_key").str(c.api_key());
-    j.end_object();
-}
-
 void channel_text(const store::ChannelView& c, bool reveal) {
     Table t({"id", std::string(c.id())});
     t.add({"name", std::string(c.name())});
@@ -138,7 +112,7 @@ int show_channel(const Args& args, store::Env& env, std::string_view id, bool re
     if (!c.valid()) throw RuntimeError(cat("no channel with id ", id, ": see ringrelay channel list"));
     if (args.json()) {
         Json j;
-        channel_json(j, c, reveal);
+        store::channel_json(j, c, reveal);
         print_line(j.text());
     } else {
         channel_text(c, reveal);
@@ -168,16 +142,11 @@ int channel_list(const Args& args) {
     auto env = open_store(args);
     store::Reader reader(*env);
     check(reader.renew());
-    std::vector<store::ChannelView> channels;
-    reader.for_each_channel([&](const store::ChannelView& c) { channels.push_back(c); });
-    std::sort(channels.begin(), channels.end(), [](const store::ChannelView& a, const store::ChannelView& b) {
-        if (a.priority() != b.priority()) return a.priority() < b.priority();
-        return a.created_at_ms() != b.created_at_ms() ? a.created_at_ms() < b.created_at_ms() : a.id() < b.id();
-    });
+    const std::vector<store::ChannelView> channels = store::channels_in_list_order(reader);
     if (args.json()) {
         Json j;
         j.begin_array();
-        for (const auto& c : channels) channel_json(j, c, false);
+        for (const auto& c : channels) store::channel_json(j, c, false);
         j.end_array();
         print_line(j.text());
         return 0;
@@ -233,7 +202,7 @@ int channel_remove(const Args& args) {
     check(store::remove_channel(*env, id, now_unix_ms()));
     if (args.json()) {
         Json j;
-        j.begin_object().key("id").str(id).key("removed").boolean(true).end_object();
+        store::removed_json(j, "id", id);
         print_line(j.text());
     } else {
         print_line(cat("removed channel ", id));

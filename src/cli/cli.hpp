@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "ringrelay/store.hpp"
+#include "ringrelay/store/json.hpp"
 
 namespace rr::cli {
 
@@ -96,28 +97,8 @@ void check_flag(std::string_view flag, const store::Status& s);
 
 // --- output ---
 
-class Json {
-public:
-    Json& begin_object();
-    Json& end_object();
-    Json& begin_array();
-    Json& end_array();
-    Json& key(std::string_view k);
-    Json& str(std::string_view v);
-    Json& num(std::uint64_t v);
-    Json& num_signed(std::int64_t v);
-    Json& boolean(bool v);
-    Json& null();
-    Json& time(std::int64_t unix_ms);  // null for 0
-    Json& list(const store::ListView& items);
-    const std::string& text() const { return out_; }
-
-private:
-    void separate();
-    std::string out_;
-    std::vector<bool> has_items_;
-    bool after_key_ = false;
-};
+// JSON output: the store's writer, shared with the admin API (store/json.hpp).
+using Json = store::JsonWriter;
 
 class Table {
 public:

@@ -1,6 +1,4 @@
 // ringrelay key ...: create, list, show, update, revoke, unrevoke, rotate.
-#include <algorithm>
-
 #include "cli.hpp"
 
 namespace rr::cli {
@@ -47,47 +45,11 @@ store::KeyPatch key_patch_from(const Args& args, std::int64_t now_ms) {
     return p;
 }
 
-std::string_view key_state(const store::KeyView& k, std::int64_t now_ms) {
-    if (k.revoked()) return "revoked";
-    if (k.expired_at(now_ms)) return "expired";
-    return "active";
-}
-
-void key_json(Json& j, const store::KeyView& k, const store::UsageView& u, std::int64_t now_ms) {
-    j.begin_object();
-    j.key("id").str(k.id());
-    j.key("name").str(k.name());
-    j.key("group").str(k.group());
-    j.key("models").list(k.models());
-    j.key("max_concurrency").num(k.max_concurrency());
-    j.key("max_wait").num(k.max_wait());
-    j.key("rpm").num(k.rpm());
-    j.key("tpm").num(k.tpm());
-    j.key("quota").num(k.quota());
-    j.key("status").str(key_state(k, now_ms));
-    j.key("created_at").time(k.created_at_ms());
-    j.key("updated_at").time(k.updated_at_ms());
-    j.key("expires_at").time(k.expires_at_ms());
-    j.key("revoked").boolean(k.revoked());
-    j.key("revoked_at").time(k.revoked_at_ms());
-    j.key("revoke_reason");
-    if (k.revoked())
-        j.str(k.revoke_reason());
-    else
-        j.null();
-    j.key("previous_secret_valid_until").time(k.has_previous() ? k.previous_grace_until_ms() : 0);
-    j.key("usage").begin_object();
-    j.key("requests").num(u.requests());
-    j.key("tokens").num(u.tokens());
-    j.end_object();
-    j.end_object();
-}
-
 void key_text(const store::KeyView& k, const store::UsageView& u, std::int64_t now_ms) {
     Table t({"id", std::string(k.id())});
     t.add({"name", std::string(k.name())});
     t.add({"group", std::string(k.group())});
-    t.add({"status", std::string(key_state(k, now_ms))});
+    t.add({"status", std::string(store::key_status(k, now_ms))});
     t.add({"models", list_text(k.models(), "* (every model)")});
     t.add({"max concurrency", std::to_string(k.max_concurrency())});
     t.add({"max wait", std::to_string(k.max_wait())});
@@ -118,7 +80,7 @@ int show_key(const Args& args, store::Env& env, std::string_view id) {
     std::int64_t now = now_unix_ms();
     if (args.json()) {
         Json j;
-        key_json(j, k, reader.usage(id), now);
+        store::key_json(j, k, reader.usage(id), now);
         print_line(j.text());
     } else {
         key_text(k, reader.usage(id), now);
@@ -137,14 +99,7 @@ int key_create(const Args& args) {
     check(store::create_key(*env, spec, now, created));
     if (args.json()) {
         Json j;
-        j.begin_object()
-            .key("id")
-            .str(created.id)
-            .key("name")
-            .str(spec.name)
-            .key("secret")
-            .str(created.secret)
-            .end_object();
+        store::new_key_json(j, created.id, spec.name, created.secret);
         print_line(j.text());
     } else {
         print_line(cat("created key ", created.id, " (", spec.name, ")"));
@@ -158,23 +113,19 @@ int key_list(const Args& args) {
     auto env = open_store(args);
     store::Reader reader(*env);
     check(reader.renew());
-    std::vector<store::KeyView> keys;
-    reader.for_each_key([&](const store::KeyView& k) { keys.push_back(k); });
-    std::sort(keys.begin(), keys.end(), [](const store::KeyView& a, const store::KeyView& b) {
-        return a.created_at_ms() != b.created_at_ms() ? a.created_at_ms() < b.created_at_ms() : a.id() < b.id();
-    });
+    const std::vector<store::KeyView> keys = store::keys_in_list_order(reader);
     std::int64_t now = now_unix_ms();
     if (args.json()) {
         Json j;
         j.begin_array();
-        for (const auto& k : keys) key_json(j, k, reader.usage(k.id()), now);
+        for (const auto& k : keys) store::key_json(j, k, reader.usage(k.id()), now);
         j.end_array();
         print_line(j.text());
         return 0;
     }
     Table t({"ID", "NAME", "GROUP", "STATUS", "CONC", "WAIT", "RPM", "TPM", "QUOTA", "USED", "EXPIRES", "MODELS"});
     for (const auto& k : keys) {
-        t.add({std::string(k.id()), std::string(k.name()), std::string(k.group()), std::string(key_state(k, now)),
+        t.add({std::string(k.id()), std::string(k.name()), std::string(k.group()), std::string(store::key_status(k, now)),
                std::to_string(k.max_concurrency()), std::to_string(k.max_wait()), limit_text(k.rpm()),
                limit_text(k.tpm()), limit_text(k.quota()), std::to_string(reader.usage(k.id()).tokens()),
                time_or(k.expires_at_ms(), "never"), list_text(k.models(), "*")});
@@ -231,8 +182,7 @@ int key_rotate(const Args& args) {
     check(store::rotate_key(*env, id, grace, now, secret));
     if (args.json()) {
         Json j;
-        j.begin_object().key("id").str(id).key("secret").str(secret);
-        j.key("previous_secret_valid_until").time(now + grace).end_object();
+        store::rotated_key_json(j, id, secret, now + grace);
         print_line(j.text());
     } else {
         print_line(cat("rotated key ", id, "; the previous secret works until ", format_rfc3339(now + grace)));

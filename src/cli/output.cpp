@@ -1,4 +1,4 @@
-// JSON and aligned-table output.
+// Aligned-table output (JSON is store/json.cpp).
 #include <cstdio>
 
 #include "cli.hpp"
@@ -16,109 +16,6 @@ std::size_t columns(std::string_view s) {
 }
 
 }  // namespace
-
-void Json::separate() {
-    if (after_key_) {
-        after_key_ = false;
-        return;
-    }
-    if (!has_items_.empty()) {
-        if (has_items_.back()) out_ += ',';
-        has_items_.back() = true;
-    }
-}
-
-Json& Json::begin_object() {
-    separate();
-    out_ += '{';
-    has_items_.push_back(false);
-    return *this;
-}
-
-Json& Json::end_object() {
-    out_ += '}';
-    has_items_.pop_back();
-    return *this;
-}
-
-Json& Json::begin_array() {
-    separate();
-    out_ += '[';
-    has_items_.push_back(false);
-    return *this;
-}
-
-Json& Json::end_array() {
-    out_ += ']';
-    has_items_.pop_back();
-    return *this;
-}
-
-Json& Json::key(std::string_view k) {
-    str(k);
-    out_ += ':';
-    after_key_ = true;
-    return *this;
-}
-
-Json& Json::str(std::string_view v) {
-    separate();
-    out_ += '"';
-    for (char c : v) {
-        auto u = static_cast<unsigned char>(c);
-        switch (c) {
-            case '"': out_ += "\\\""; break;
-            case '\\': out_ += "\\\\"; break;
-            case '\n': out_ += "\\n"; break;
-            case '\r': out_ += "\\r"; break;
-            case '\t': out_ += "\\t"; break;
-            default:
-                if (u < 0x20 || u == 0x7f) {
-                    char buf[8];
-                    std::snprintf(buf, sizeof buf, "\\u%04x", u);
-                    out_ += buf;
-                } else {
-                    out_ += c;
-                }
-        }
-    }
-    out_ += '"';
-    return *this;
-}
-
-Json& Json::num(std::uint64_t v) {
-    separate();
-    out_ += std::to_string(v);
-    return *this;
-}
-
-Json& Json::num_signed(std::int64_t v) {
-    separate();
-    out_ += std::to_string(v);
-    return *this;
-}
-
-Json& Json::boolean(bool v) {
-    separate();
-    out_ += v ? "true" : "false";
-    return *this;
-}
-
-Json& Json::null() {
-    separate();
-    out_ += "null";
-    return *this;
-}
-
-Json& Json::time(std::int64_t unix_ms) {
-    return unix_ms == 0 ? null() : str(format_rfc3339(unix_ms));
-}
-
-Json& Json::list(const store::ListView& items) {
-    begin_array();
-    for (std::string_view item : items) str(item);
-    return end_array();
-}
 
 void Table::print() const {
     std::vector<std::size_t> widths;

@@ -8,7 +8,10 @@
 #include <unistd.h>
 
 #include "early_stream.hpp"
+#include "admin.hpp"
 #include "gateway_path.hpp"
+#include "request_log.hpp"
+#include "ringrelay/obs/metrics.hpp"
 #include "head_reader.hpp"
 #include "replies.hpp"
 #include "rewrite.hpp"
@@ -42,6 +45,12 @@ void assign_request_id(RequestContext& rc, Shard& shard) {
 }
 
 // GET /healthz: alive. Answered by the shard itself, no key needed.
+// The admin path logs method and target only (it forwards nothing upstream).
+void capture_request_line(RequestContext& rc) {
+    rc.captured.line.assign(rc.head.method).append(" ").append(rc.head.target);
+    rc.captured.method_len = rc.head.method.size();
+}
+
 bool is_healthz(const http::RequestHead& h) noexcept {
     return h.path == "/healthz" && (h.method == "GET" || h.method == "HEAD");
 }
@@ -60,11 +69,11 @@ io::Task<bool> serve_local(ClientSession& cs, RequestContext& rc) {
 
 // Reads one request head and routes the request. Returns whether the
 // connection may carry another request.
-io::Task<bool> serve_request(ClientSession& cs) {
+io::Task<bool> handle_request(ClientSession& cs, RequestContext& rc) {
     Shard& shard = cs.shard;
     const ServeSettings& st = shard.settings();
-    RequestContext rc;
     rc.start_ms = shard.loop().now_ms();
+    rc.start_ns = monotonic_ns();
     const http::Limits limits{};
     const HeadRead hr = co_await read_head(
         cs.in, [&](std::string_view b) { return http::parse_request(b, rc.head, limits); },
@@ -93,7 +102,16 @@ io::Task<bool> serve_request(ClientSession& cs) {
         consume_head(cs, rc);
         co_return co_await send_error(cs, rc, 503, "shutting_down", "server is shutting down", false);
     }
-    if (is_healthz(rc.head)) co_return co_await serve_local(cs, rc);
+    if (cs.admin) {
+        rc.captured.line = shard.buffers().take();
+        capture_request_line(rc);
+        co_return co_await serve_admin(cs, rc, *shard.admin());
+    }
+    if (is_healthz(rc.head)) {
+        rc.captured.line = shard.buffers().take();
+        capture_request_line(rc);
+        co_return co_await serve_local(cs, rc);
+    }
 
     // The captured head lives in pooled strings: no allocation per request.
     rc.captured.line = shard.buffers().take();
@@ -107,8 +125,20 @@ io::Task<bool> serve_request(ClientSession& cs) {
         plan.target = shard.relay_target();
         keep_alive = (co_await forward_request(cs, rc, plan)).keep_alive;
     }
-    shard.buffers().give(std::move(rc.captured.line));
-    shard.buffers().give(std::move(rc.captured.fields));
+    co_return keep_alive;
+}
+
+// One request, then its access-log record and metrics. The captured head lives in
+// pooled strings, handed back here.
+io::Task<bool> serve_request(ClientSession& cs) {
+    Shard& shard = cs.shard;
+    RequestContext rc;
+    const bool keep_alive = co_await handle_request(cs, rc);
+    finish_request(shard.obs(), rc, monotonic_ns());
+    if (rc.captured.line.capacity()) shard.buffers().give(std::move(rc.captured.line));
+    if (rc.captured.fields.capacity()) shard.buffers().give(std::move(rc.captured.fields));
+    if (obs::ShardMetrics* m = shard.obs().metrics)
+        m->set_io_counters(shard.loop().stats().enobufs, shard.loop().stats().cq_overflows);
     co_return keep_alive;
 }
 
@@ -143,11 +173,11 @@ io::Task<bool> accept_tls(ClientSession& cs, std::uint64_t deadline_ms) {
     co_return rc == 0;
 }
 
-io::Task<void> run_client_session(Shard& shard, int fd) {
+io::Task<void> run_client_session(Shard& shard, int fd, bool admin) {
     const int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     std::unique_ptr<io::TlsSession> tls;
-    if (shard.server_tls() != nullptr) {
+    if (shard.server_tls() != nullptr && !admin) {
         tls = io::TlsSession::server(*shard.server_tls());
         if (!tls) {  // out of memory: refuse this connection rather than serve it in plain
             ::close(fd);
@@ -156,11 +186,13 @@ io::Task<void> run_client_session(Shard& shard, int fd) {
     }
     auto* socket = new io::Socket(shard.loop(), fd);
     ClientSession cs(shard, socket, PeerAddress::of_socket(fd));
+    cs.admin = admin;
     if (tls) socket->attach_tls(std::move(tls));
     socket->start_receiving();
     ShardCounters& counters = shard.counters();
     ++counters.connections_accepted;
     ++counters.connections_active;
+    if (obs::ShardMetrics* m = shard.obs().metrics) m->connection_opened();
     shard.register_session(cs);
 
     std::uint64_t idle_deadline = shard.loop().now_ms() + shard.settings().header_timeout_ms;
@@ -179,6 +211,7 @@ io::Task<void> run_client_session(Shard& shard, int fd) {
         idle_deadline = shard.loop().now_ms() + shard.settings().keepalive_timeout_ms;
     }
     --counters.connections_active;
+    if (obs::ShardMetrics* m = shard.obs().metrics) m->connection_closed();
     socket->close_and_destroy();
     shard.unregister_session(cs);
 }

@@ -55,13 +55,6 @@ std::string_view presented_secret(const http::RequestHead& h) noexcept {
     return h.x_api_key;
 }
 
-// KeySlots and the board are keyed by 64-bit ids: FNV-1a of the key id.
-std::uint64_t slot_id_of(std::string_view key_id) noexcept {
-    std::uint64_t h = 1469598103934665603ull;
-    for (unsigned char c : key_id) h = (h ^ c) * 1099511628211ull;
-    return h;
-}
-
 // What the path needs of the caller's key, copied out of its record.
 struct KeyInfo {
     std::string id;

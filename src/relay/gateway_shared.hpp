@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 #include "ringrelay/gateway/channel_board.hpp"
@@ -19,6 +20,14 @@
 #include "ringrelay/upstream/pool.hpp"
 
 namespace rr::relay {
+
+// KeySlots and RateLimits are keyed by 64-bit ids: FNV-1a 64 of the store's key id.
+// The gateway path takes slots under it and the admin API releases them by it.
+inline std::uint64_t slot_id_of(std::string_view key_id) noexcept {
+    std::uint64_t h = 1469598103934665603ull;
+    for (unsigned char c : key_id) h = (h ^ c) * 1099511628211ull;
+    return h;
+}
 
 struct GatewayShared {
     GatewayShared(std::unique_ptr<store::Env> e, std::uint32_t tokens_capacity, std::uint32_t max_queue)

@@ -22,7 +22,11 @@
 #include "ringrelay/obs/log.hpp"
 #include "ringrelay/relay/settings.hpp"
 #include "ringrelay/serve.hpp"
+#include "admin.hpp"
+#include "blocking_worker.hpp"
 #include "gateway_shared.hpp"
+#include "ringrelay/obs/access_log.hpp"
+#include "ringrelay/obs/metrics.hpp"
 #include "ringrelay/store/env.hpp"
 #include "ringrelay/store/ops.hpp"
 #include "ringrelay/upstream/target.hpp"
@@ -81,6 +85,10 @@ struct ShardRole {
     relay::GatewayShared* gateway = nullptr;
     const io::TlsServerContext* server_tls = nullptr;  // serve TLS on the listener
     const io::TlsClientContext* client_tls = nullptr;  // reach https upstreams
+    obs::Metrics* metrics = nullptr;
+    obs::AccessLog* access_log = nullptr;
+    relay::AdminContext* admin = nullptr;  // served by shard 0
+    int admin_fd = -1;
 };
 
 // The TLS contexts: built once here, before any shard starts, and only read by the
@@ -126,6 +134,9 @@ void run_shard(unsigned index, const ServeSettings& st, ShardRole role, int list
         shard->use_tls(role.server_tls, role.client_tls);
         if (role.relay_target) shard->add_relay_target(*role.relay_target);
         if (role.gateway) shard->attach_gateway(*role.gateway);
+        shard->attach_obs({role.metrics ? &role.metrics->shard(index) : nullptr,
+                           role.access_log ? &role.access_log->producer(index) : nullptr});
+        if (index == 0 && role.admin) shard->attach_admin(*role.admin, role.admin_fd);
     } catch (const std::exception& e) {
         std::lock_guard lk(gate.mu);
         gate.error = std::string("shard ") + std::to_string(index) + ": " + e.what();
@@ -183,6 +194,26 @@ void flush_usage(relay::GatewayShared* gateway) {
         obs::log(obs::Level::warn, "usage flush failed; will retry", {{"error", s.message}});
     }
     gateway->limits.purge_idle(now);
+}
+
+std::int64_t wall_clock_ms() noexcept {
+    timespec ts{};
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return std::int64_t(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+// SIGUSR1 (logrotate): both the access log and the server's own log lines move to
+// a freshly opened --log-file.
+void reopen_logs(const ServeSettings& st, obs::Level level, int& log_fd, obs::AccessLog& access_log) {
+    std::string error;
+    if (!access_log.reopen(error)) obs::log(obs::Level::error, "cannot reopen the access log", {{"error", error}});
+    if (st.log_file.empty()) return;
+    const int fd = open(st.log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    if (fd < 0) return;
+    obs::configure_log(level, fd);
+    if (log_fd > 2) close(log_fd);
+    log_fd = fd;
+    obs::log(obs::Level::info, "log file reopened");
 }
 
 unsigned shard_count(const ServeSettings& st) {
@@ -252,6 +283,49 @@ int serve_main(int argc, char** argv) {
     signal(SIGPIPE, SIG_IGN);
 
     const unsigned n = shard_count(st);
+
+    // Metrics and the access log: per-shard blocks and rings, summed or written by
+    // other threads, so a shard never waits for either.
+    obs::Metrics metrics(n, RINGRELAY_VERSION);
+    obs::AccessLog access_log(n, obs::AccessLogOptions{st.log_file, level, 1024});
+    if (!access_log.start(error)) return fail(1, "cannot start the access log: " + error);
+    metrics.set_gauge_source([&gateway, &access_log](obs::ScrapeGauges& g) {
+        g.access_log_dropped = access_log.dropped();
+        if (!gateway) return;
+        g.upstream_tokens_in_use = gateway->tokens.in_use();
+        g.upstream_queue_depth = gateway->tokens.queue_depth();
+        g.keys_in_flight = static_cast<double>(gateway->keys.total_in_flight());
+        const std::int64_t now = wall_clock_ms();
+        gateway->channels.for_each([&](const gateway::ChannelBoard::State& c) {
+            const bool open = gateway::ChannelBoard::circuit_open(c, now);
+            g.channels.push_back({c.id, !open, open});
+        });
+    });
+    role.metrics = &metrics;
+    role.access_log = &access_log;
+
+    // The admin listener (shard 0) and its token; its writes run on the worker.
+    relay::AdminContext admin;
+    relay::BlockingWorker worker;
+    try {
+        admin.token = relay::load_or_create_admin_token(st.data_dir);
+    } catch (const std::exception& e) {
+        return fail(1, e.what());
+    }
+    io::SocketAddress admin_addr;
+    if (!io::parse_socket_address(st.admin_listen, admin_addr, true))
+        return fail(2, "serve: --admin-listen: '" + st.admin_listen + "' is not HOST:PORT");
+    try {
+        role.admin_fd = io::listen_socket(admin_addr, false);
+    } catch (const std::system_error& e) {
+        return fail(1, std::string(e.what()) + " (is another server on that port?)");
+    }
+    admin.settings = &st;
+    admin.gateway = gateway.get();
+    admin.metrics = &metrics;
+    admin.worker = &worker;
+    role.admin = &admin;
+
     std::vector<int> listen_fds;
     try {
         for (unsigned i = 0; i < n; ++i) listen_fds.push_back(io::listen_socket(listen_addr, true));
@@ -290,6 +364,7 @@ int serve_main(int argc, char** argv) {
                                                         {"drain_timeout_ms", st.drain_timeout_ms}});
                 break;
             }
+            if (sig == SIGUSR1) reopen_logs(st, level, log_fd, access_log);
         }
         for (auto& t : threads)
             if (relay::Shard* s = t->shard.load()) s->begin_drain();
@@ -299,6 +374,7 @@ int serve_main(int argc, char** argv) {
     for (auto& t : threads)
         if (relay::Shard* s = t->shard.load()) s->stop();
     for (auto& t : threads) t->thread.join();
+    access_log.stop();  // writes every record the shards queued
     obs::log(obs::Level::info, "stopped");
     return exit_code;
 }

@@ -22,6 +22,7 @@ struct ClientSession {
     PeerAddress peer;
     Inbound in;
 
+    bool admin = false;       // accepted on the admin listener: served by serve_admin()
     bool in_request = false;  // between the first byte of a request and its answer
     // What else to cut when the session must end now (drain timeout): set by the
     // stage that is waiting (the upstream exchange, a token wait).
@@ -122,6 +123,6 @@ io::Task<ForwardOutcome> forward_request(ClientSession& cs, RequestContext& rc, 
 io::Task<bool> send_error(ClientSession& cs, RequestContext& rc, int status, std::string_view code,
                           std::string_view message, bool keep_alive, std::string_view extra_headers = {});
 
-io::Task<void> run_client_session(Shard& shard, int fd);
+io::Task<void> run_client_session(Shard& shard, int fd, bool admin);
 
 }  // namespace rr::relay

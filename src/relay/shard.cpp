@@ -67,12 +67,21 @@ void Shard::attach_gateway(GatewayShared& shared) { gateway_ = std::make_unique<
 
 void Shard::on_accept(void* ctx, int fd) {
     auto* self = static_cast<Shard*>(ctx);
-    io::spawn(run_client_session(*self, fd));
+    io::spawn(run_client_session(*self, fd, /*admin=*/false));
+}
+
+void Shard::on_admin_accept(void* ctx, int fd) {
+    auto* self = static_cast<Shard*>(ctx);
+    io::spawn(run_client_session(*self, fd, /*admin=*/true));
 }
 
 void Shard::run(int listen_fd) {
     listener_ = std::make_unique<io::Listener>(loop_, listen_fd, &Shard::on_accept, this);
     listener_->start();
+    if (admin_fd_ >= 0) {
+        admin_listener_ = std::make_unique<io::Listener>(loop_, admin_fd_, &Shard::on_admin_accept, this);
+        admin_listener_->start();
+    }
     loop_.run();
     // Let cancelled receives and the listener's accept deliver their last CQEs.
     loop_.drain_sockets(2000);
@@ -96,6 +105,7 @@ void Shard::start_drain() {
     if (draining_) return;
     draining_ = true;
     if (listener_) listener_->stop();
+    if (admin_listener_) admin_listener_->stop();
     loop_.timers().arm(drain_deadline_, loop_.now_ms() + settings_.drain_timeout_ms);
     check_drained();
 }

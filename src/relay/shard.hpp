@@ -13,6 +13,7 @@
 #include "ringrelay/io/listener.hpp"
 #include "ringrelay/io/loop.hpp"
 #include "ringrelay/relay/settings.hpp"
+#include "request_log.hpp"
 #include "ringrelay/upstream/pool.hpp"
 
 namespace rr::io {
@@ -25,6 +26,7 @@ namespace rr::relay {
 struct GatewayShared;
 class ShardGateway;
 struct ClientSession;
+struct AdminContext;
 
 struct ShardCounters {
     std::uint64_t connections_accepted = 0;
@@ -105,6 +107,15 @@ public:
     void add_relay_target(const upstream::UpstreamTarget& t);
     // Gateway mode: call on the shard's own thread (it opens the shard's LMDB reader).
     void attach_gateway(GatewayShared& shared);
+    // Metrics block and access-log producer of this shard (either may be null).
+    void attach_obs(ShardObs o) noexcept { obs_ = o; }
+    ShardObs& obs() noexcept { return obs_; }
+    // Shard 0 also serves the admin listener (plain HTTP, meant for loopback).
+    void attach_admin(AdminContext& admin, int admin_listen_fd) noexcept {
+        admin_ = &admin;
+        admin_fd_ = admin_listen_fd;
+    }
+    AdminContext* admin() noexcept { return admin_; }
     ShardGateway* gateway() noexcept { return gateway_.get(); }
 
     unsigned index() const noexcept { return index_; }
@@ -121,6 +132,7 @@ public:
 
 private:
     static void on_accept(void* ctx, int fd);
+    static void on_admin_accept(void* ctx, int fd);
     void start_drain();
     void check_drained();
     void cut_all_sessions() noexcept;
@@ -142,6 +154,10 @@ private:
     const io::TlsServerContext* server_tls_ = nullptr;
     bool draining_ = false;
     std::unique_ptr<io::Listener> listener_;
+    std::unique_ptr<io::Listener> admin_listener_;
+    AdminContext* admin_ = nullptr;
+    int admin_fd_ = -1;
+    ShardObs obs_;
     std::unique_ptr<ShardGateway> gateway_;
 
     ClientSession* sessions_ = nullptr;

@@ -1,0 +1,55 @@
+// /admin/blocks: list, add (replaces a block of the same prefix), remove.
+#include "admin_api.hpp"
+#include "gateway_shared.hpp"
+#include "ringrelay/store/reader.hpp"
+
+namespace rr::relay::admin {
+namespace {
+
+Reply blocks_list(store::Env& env) {
+    store::Reader reader(env);
+    if (store::Status s = reader.renew(); !s.ok()) return Reply::from_status(s);
+    const std::int64_t now = now_unix_ms();
+    store::JsonWriter j;
+    j.begin_array();
+    reader.for_each_block([&](const store::BlockView& b) { store::block_json(j, b, now); });
+    j.end_array();
+    return Reply::json(200, j.take());
+}
+
+}  // namespace
+
+Action plan_blocks(const Request& req, GatewayShared& gw) {
+    store::Env& env = *gw.env;
+    std::string error;
+    switch (req.endpoint) {
+    case Endpoint::blocks_list:
+        return Action::on_worker([&env] { return blocks_list(env); });
+    case Endpoint::block_add: {
+        BlockAdd add;
+        if (!parse_block_add(req.body, req.now_ms, add, error)) break;
+        return Action::on_worker([&env, add] {
+            if (store::Status s = store::add_block(env, add.prefix, add.reason, add.expires_at_ms, now_unix_ms()); !s.ok())
+                return Reply::from_status(s);
+            store::JsonWriter j;
+            store::new_block_json(j, add.prefix, add.reason, add.expires_at_ms);
+            return Reply::json(201, j.take());
+        });
+    }
+    case Endpoint::block_remove: {
+        IpPrefix prefix;
+        if (!parse_block_remove(req.query, req.body, prefix, error)) break;
+        return Action::on_worker([&env, prefix] {
+            if (store::Status s = store::remove_block(env, prefix, now_unix_ms()); !s.ok()) return Reply::from_status(s);
+            store::JsonWriter j;
+            store::removed_json(j, "prefix", format_ip_prefix(prefix));
+            return Reply::json(200, j.take());
+        });
+    }
+    default:
+        return Action::reply(Reply::error(404, "not_found", "no such block endpoint"));
+    }
+    return Action::reply(Reply::bad_request(error));
+}
+
+}  // namespace rr::relay::admin

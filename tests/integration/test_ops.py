@@ -1,0 +1,198 @@
+"""Operations: graceful drain, the JSON access log, logrotate, and metrics that move
+with traffic and return to 0 at rest. Real binaries, loopback only."""
+
+import json
+import os
+import re
+import signal
+import threading
+import time
+
+import harness
+from harness import HOST, http_request
+from test_gateway import Gateway
+
+CHAT = '/v1/chat/completions'
+TOKEN = 'test-admin-token-0123456789'
+
+
+class Ops(Gateway):
+    def start_ops_gateway(self, *extra, log_file=None):
+        self.admin_port = harness.free_port()
+        port = harness.free_port()
+        args = ['serve', '--listen', '%s:%d' % (HOST, port), '--admin-listen', '%s:%d' % (HOST, self.admin_port),
+                '--shards', '2', '--data', self.data]
+        if log_file:
+            args += ['--log-file', log_file]
+        env = dict(os.environ, RINGRELAY_ADMIN_TOKEN=TOKEN)
+        return self.start_ringrelay(args + list(extra), env=env)
+
+    @staticmethod
+    def wait_exit(proc, timeout, allowed=(0,)):
+        """Waits for a process the test itself signalled; returns its exit status."""
+        proc.allowed_exit_codes = allowed
+        proc.proc.wait(timeout=timeout)
+        proc.returncode = proc.proc.returncode
+        return proc.returncode
+
+    def metrics(self):
+        resp = http_request(self.admin_port, 'GET', '/metrics', headers={'Authorization': 'Bearer ' + TOKEN})
+        self.assertStatus(resp, 200)
+        values = {}
+        for line in resp.text.splitlines():
+            if line and not line.startswith('#'):
+                name, _, value = line.rpartition(' ')
+                values[name] = float(value)
+        return values
+
+    def total(self, values, prefix):
+        return sum(v for k, v in values.items() if k == prefix or k.startswith(prefix + '{'))
+
+
+class Drain(Ops):
+    def test_sigterm_lets_streams_finish_refuses_new_requests_and_exits_0(self):
+        keys = [self.make_key(name='d%d' % i) for i in range(3)]
+        self.make_channel()
+        gw = self.start_ops_gateway('--drain-timeout', '10s')
+        streams = [harness.SSEStream(gw.port, CHAT, {'model': 'gpt-test', 'stream': True},
+                                     headers={'Authorization': 'Bearer ' + k['secret'], 'x-mock-chunks': '8',
+                                              'x-mock-chunk-delay-ms': '150'}) for k in keys[:2]]
+        idle = harness.RawConnection(gw.port)  # an open keep-alive connection
+        idle.send(b'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n')
+        self.assertEqual(idle.read_response('GET').status, 200)
+        started = time.monotonic()
+        os.kill(gw.pid, signal.SIGTERM)
+        time.sleep(0.2)
+        # New requests on an open connection: 503 shutting_down and Connection: close.
+        idle.send(b'GET /v1/models HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n' % keys[2]['secret'].encode())
+        resp = idle.read_response('GET')
+        self.assert_error(resp, 503, 'shutting_down', 'server is shutting down')
+        self.assertEqual((resp.header('Connection') or '').lower(), 'close')
+        # Streams in flight complete.
+        for s in streams:
+            events = s.read_all()
+            s.close()
+            self.assertTrue(s.complete)
+            self.assertEqual(events[-1].data, '[DONE]')
+        self.assertEqual(self.wait_exit(gw, 10), 0)
+        self.assertLess(time.monotonic() - started, 10)
+        idle.close()
+
+    def test_the_drain_timeout_cuts_what_is_left_and_a_second_signal_exits_at_once(self):
+        key = self.make_key()
+        self.make_channel()
+        gw = self.start_ops_gateway('--drain-timeout', '500ms')
+        stream = harness.SSEStream(gw.port, CHAT, {'model': 'gpt-test', 'stream': True},
+                                   headers={'Authorization': 'Bearer ' + key['secret'], 'x-mock-chunks': '100',
+                                            'x-mock-chunk-delay-ms': '200'})
+        started = time.monotonic()
+        os.kill(gw.pid, signal.SIGTERM)
+        stream.read_all(timeout=5)
+        stream.close()
+        self.assertEqual(self.wait_exit(gw, 5), 0)
+        self.assertLess(time.monotonic() - started, 3)
+        self.assertFalse(stream.complete)
+
+        gw2 = self.start_ops_gateway('--drain-timeout', '30s')
+        stream = harness.SSEStream(gw2.port, CHAT, {'model': 'gpt-test', 'stream': True},
+                                   headers={'Authorization': 'Bearer ' + key['secret'], 'x-mock-chunks': '100',
+                                            'x-mock-chunk-delay-ms': '200'})
+        os.kill(gw2.pid, signal.SIGTERM)
+        time.sleep(0.3)
+        os.kill(gw2.pid, signal.SIGTERM)
+        self.assertEqual(self.wait_exit(gw2, 3, allowed=(1,)), 1)
+        stream.close()
+
+
+class AccessLog(Ops):
+    FIELDS = ('ts', 'level', 'msg', 'trace_id', 'shard', 'method', 'path', 'status', 'latency_ms', 'queue_ms',
+              'upstream_ms', 'upstream_status', 'api_key_id', 'channel_id', 'model', 'stream', 'bytes_in',
+              'bytes_out', 'error_code')
+
+    def request_lines(self, path):
+        lines = []
+        with open(path) as f:
+            for line in f:
+                rec = json.loads(line)  # every line is JSON
+                if rec.get('msg') == 'request':
+                    lines.append(rec)
+        return lines
+
+    def test_one_json_line_per_request_with_every_field_and_no_secret(self):
+        log = os.path.join(self.make_tempdir(), 'access.log')
+        key = self.make_key()
+        ch = self.make_channel(api_key='sk-upstream-very-secret')
+        gw = self.start_ops_gateway(log_file=log)
+        ok = self.chat(gw, key, headers={'X-Request-Id': 'trace-ok-1'})
+        self.assertStatus(ok, 200)
+        self.assert_error(self.chat(gw, {'secret': 'rr-' + 'z' * 40}), 401, 'invalid_api_key')
+        gw.stop()
+        lines = self.request_lines(log)
+        self.assertEqual(len(lines), 2)
+        for rec in lines:
+            for field in self.FIELDS:
+                self.assertIn(field, rec)
+        good = next(r for r in lines if r['trace_id'] == 'trace-ok-1')
+        self.assertEqual((good['status'], good['upstream_status'], good['method'], good['path']),
+                         (200, 200, 'POST', CHAT))
+        self.assertEqual((good['api_key_id'], good['channel_id'], good['model']), (key['id'], ch['id'], 'gpt-test'))
+        bad = next(r for r in lines if r['status'] == 401)
+        self.assertEqual(bad['error_code'], 'invalid_api_key')
+        text = open(log).read()
+        for secret in (key['secret'], 'rr-' + 'z' * 40, 'sk-upstream-very-secret', TOKEN):
+            self.assertNotIn(secret, text)
+
+    def test_sigusr1_reopens_the_log_file_for_logrotate(self):
+        d = self.make_tempdir()
+        log = os.path.join(d, 'access.log')
+        key = self.make_key()
+        self.make_channel()
+        gw = self.start_ops_gateway(log_file=log)
+        self.assertStatus(self.chat(gw, key, headers={'X-Request-Id': 'before-rotate'}), 200)
+        # The log is written off the shards: wait until the record is in the file.
+        harness.wait_for(lambda: 'before-rotate' in open(log).read(), timeout=5, message='the record to be written')
+        os.rename(log, log + '.1')
+        os.kill(gw.pid, signal.SIGUSR1)
+        harness.wait_for(lambda: os.path.exists(log), timeout=5, message='the log to be reopened')
+        self.assertStatus(self.chat(gw, key, headers={'X-Request-Id': 'after-rotate'}), 200)
+        gw.stop()
+        self.assertIn('before-rotate', open(log + '.1').read())
+        self.assertIn('after-rotate', open(log).read())
+
+
+class Metrics(Ops):
+    def test_counters_move_with_traffic_and_gauges_return_to_zero(self):
+        key = self.make_key(max_concurrency=4)
+        self.make_channel()
+        gw = self.start_ops_gateway()
+        before = self.metrics()
+        for _ in range(5):
+            self.assertStatus(self.chat(gw, key), 200)
+        self.assert_error(self.chat(gw, None), 401, 'invalid_api_key')
+        slow = threading.Thread(target=lambda: self.chat(gw, key, headers={'x-mock-delay-ms': '800'}))
+        slow.start()
+        time.sleep(0.3)
+        busy = self.metrics()
+        self.assertEqual(busy['ringrelay_upstream_tokens_in_use'], 1)
+        self.assertEqual(busy['ringrelay_keys_in_flight'], 1)
+        slow.join(5)
+        after = self.metrics()
+        self.assertGreaterEqual(self.total(after, 'ringrelay_requests_total') -
+                                self.total(before, 'ringrelay_requests_total'), 7)
+        self.assertEqual(self.total(after, 'ringrelay_rejected_total') - self.total(before, 'ringrelay_rejected_total'), 1)
+        self.assertGreater(self.total(after, 'ringrelay_upstream_duration_seconds_count'), 0)
+        for gauge in ('ringrelay_upstream_tokens_in_use', 'ringrelay_upstream_queue_depth', 'ringrelay_keys_in_flight'):
+            self.assertEqual(after[gauge], 0, gauge)
+
+    def test_metrics_need_the_admin_token(self):
+        gw = self.start_ops_gateway()
+        resp = http_request(self.admin_port, 'GET', '/metrics')
+        self.assertStatus(resp, 401)
+        resp = http_request(self.admin_port, 'GET', '/metrics', headers={'Authorization': 'Bearer wrong'})
+        self.assertStatus(resp, 401)
+        self.assertStatus(http_request(self.admin_port, 'GET', '/healthz'), 200)
+        self.assertTrue(gw.pid)
+
+
+if __name__ == '__main__':
+    harness.main()
