@@ -69,12 +69,17 @@ enum class BodyKind : std::uint8_t {
 };
 
 struct RequestHead {
+    RequestHead() noexcept {}  // leaves headers[] uninitialised, see below
     std::string_view method;
     std::string_view target;  // request-target as sent ("/v1/chat?x=1")
     std::string_view path;    // target up to '?' (absolute-form: the path after the authority)
     std::string_view query;   // after '?', without it; empty if none
     int version_minor = 1;    // HTTP/1.<minor>, 0 or 1
-    Header headers[kMaxHeaders];
+    // Only [0, header_count) is ever written or read. Left uninitialised on purpose:
+    // zeroing 4 KiB for every message showed up in the relay's profile.
+    union {
+        Header headers[kMaxHeaders];
+    };
     std::size_t header_count = 0;
     std::size_t head_length = 0;  // bytes of the head including the final CRLF CRLF
                                   // (and any empty lines skipped before the request line)
@@ -96,10 +101,15 @@ struct RequestHead {
 };
 
 struct ResponseHead {
+    ResponseHead() noexcept {}
     int status = 0;
     std::string_view reason;  // may be empty ("HTTP/1.1 200\r\n" is accepted)
     int version_minor = 1;
-    Header headers[kMaxHeaders];
+    // Only [0, header_count) is ever written or read. Left uninitialised on purpose:
+    // zeroing 4 KiB for every message showed up in the relay's profile.
+    union {
+        Header headers[kMaxHeaders];
+    };
     std::size_t header_count = 0;
     std::size_t head_length = 0;
 
@@ -134,7 +144,18 @@ ParseResult parse_response(std::string_view buf, ResponseHead& out, bool request
                            const Limits& limits = {}) noexcept;
 
 // ASCII case-insensitive comparison for header names and tokens.
-bool iequals(std::string_view a, std::string_view b) noexcept;
+// Inline: it runs for several fields of every message (a call per byte pair showed
+// in the relay's profile).
+inline bool iequals(std::string_view a, std::string_view b) noexcept {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        unsigned char x = static_cast<unsigned char>(a[i]), y = static_cast<unsigned char>(b[i]);
+        if (static_cast<unsigned>(x - 'A') < 26u) x |= 0x20;
+        if (static_cast<unsigned>(y - 'A') < 26u) y |= 0x20;
+        if (x != y) return false;
+    }
+    return true;
+}
 
 // The first field named `name` (case-insensitive), or nullptr.
 const Header* find_field(std::span<const Header> fields, std::string_view name) noexcept;

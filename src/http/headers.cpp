@@ -9,7 +9,6 @@ namespace rr::http {
 
 namespace {
 
-char lower(char c) noexcept { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 
 // The fields RFC 9110 7.6.1 names as connection-specific, plus the legacy
 // Proxy-Connection and the proxy authentication pair, which are for this hop only.
@@ -25,13 +24,6 @@ bool named_in_connection(std::string_view name, std::string_view connection_valu
 
 }  // namespace
 
-bool iequals(std::string_view a, std::string_view b) noexcept {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        if (lower(a[i]) != lower(b[i])) return false;
-    }
-    return true;
-}
 
 const Header* find_field(std::span<const Header> fields, std::string_view name) noexcept {
     for (const Header& h : fields) {

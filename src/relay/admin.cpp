@@ -34,7 +34,8 @@ std::optional<admin::Reply> refusal(const admin::Route& route, AdminContext& adm
         return admin::Reply::error(401, "invalid_admin_token",
                                    "missing or wrong admin token: send Authorization: Bearer <token> "
                                    "($RINGRELAY_ADMIN_TOKEN or DATA/admin.token)");
-    if (route.outcome == admin::Route::not_found) return admin::Reply::error(404, "not_found", cat("no admin route for ", path));
+    if (route.outcome == admin::Route::not_found)
+        return admin::Reply::error(404, "not_found", cat("no admin route for ", path));
     if (route.outcome == admin::Route::method_not_allowed) {
         admin::Reply r = admin::Reply::error(405, "method_not_allowed", cat(path, " takes ", route.allow));
         r.extra_headers = cat("Allow: ", route.allow, "\r\n");
@@ -68,8 +69,8 @@ io::Task<BodyEnd> read_admin_body(ClientSession& cs, RequestContext& rc, std::st
         }
         const std::size_t n = tracker.measure(cs.in.peek(), &body);
         if (const http::Error e = tracker.error(); e != http::Error::none) {
-            why = admin::Reply::error(http::status_for(e), e == http::Error::body_too_large ? "body_too_large" : "bad_request",
-                                      std::string(http::message_for(e)));
+            const std::string_view code = e == http::Error::body_too_large ? "body_too_large" : "bad_request";
+            why = admin::Reply::error(http::status_for(e), code, std::string(http::message_for(e)));
             co_return BodyEnd::refused;
         }
         cs.in.consume(n);
@@ -91,8 +92,9 @@ io::Task<admin::Reply> run_handler(ClientSession& cs, AdminContext& admin, const
 }
 
 io::Task<bool> send_reply(ClientSession& cs, RequestContext& rc, const admin::Reply& reply, bool keep_alive) {
+    // send_error always sends its body: after a HEAD the connection cannot go on.
     if (reply.is_error())
-        co_return co_await send_error(cs, rc, reply.status, reply.error_code, reply.message, keep_alive,
+        co_return co_await send_error(cs, rc, reply.status, reply.error_code, reply.message, keep_alive && !rc.is_head,
                                       reply.extra_headers);
     Shard& shard = cs.shard;
     keep_alive = keep_alive && !shard.draining();

@@ -29,8 +29,8 @@ Action plan_blocks(const Request& req, GatewayShared& gw) {
         BlockAdd add;
         if (!parse_block_add(req.body, req.now_ms, add, error)) break;
         return Action::on_worker([&env, add] {
-            if (store::Status s = store::add_block(env, add.prefix, add.reason, add.expires_at_ms, now_unix_ms()); !s.ok())
-                return Reply::from_status(s);
+            const store::Status s = store::add_block(env, add.prefix, add.reason, add.expires_at_ms, now_unix_ms());
+            if (!s.ok()) return Reply::from_status(s);
             store::JsonWriter j;
             store::new_block_json(j, add.prefix, add.reason, add.expires_at_ms);
             return Reply::json(201, j.take());
@@ -40,7 +40,8 @@ Action plan_blocks(const Request& req, GatewayShared& gw) {
         IpPrefix prefix;
         if (!parse_block_remove(req.query, req.body, prefix, error)) break;
         return Action::on_worker([&env, prefix] {
-            if (store::Status s = store::remove_block(env, prefix, now_unix_ms()); !s.ok()) return Reply::from_status(s);
+            const store::Status s = store::remove_block(env, prefix, now_unix_ms());
+            if (!s.ok()) return Reply::from_status(s);
             store::JsonWriter j;
             store::removed_json(j, "prefix", format_ip_prefix(prefix));
             return Reply::json(200, j.take());

@@ -194,7 +194,8 @@ public:
         } else if (auto t = parse_rfc3339(s)) {
             at = *t;
         } else {
-            return fail(name, cat(in_quotes(s), " is neither a duration (30s, 24h, 30d) nor an RFC 3339 time, nor never"));
+            return fail(name,
+                        cat(in_quotes(s), " is neither a duration (30s, 24h, 30d) nor an RFC 3339 time, nor never"));
         }
         if (at <= now_ms) return fail(name, cat(in_quotes(s), " is in the past: give a future time"));
         out = at;
@@ -226,7 +227,8 @@ private:
         if (e.get_array().get(items)) return fail(name, "must be an array of strings or a string \"a,b\"");
         for (element item : items) {
             if (item.get_string().get(s)) return fail(name, "must be an array of strings");
-            if (s.empty() || s.find(',') != std::string_view::npos) return fail(name, cat(in_quotes(s), " is not a name"));
+            if (s.empty() || s.find(',') != std::string_view::npos)
+                return fail(name, cat(in_quotes(s), " is not a name"));
             csv += cat(csv.empty() ? "" : ",", s);
         }
         return true;
@@ -290,7 +292,8 @@ bool read_channel_fields(Fields& f, store::ChannelPatch& p) {
           f.text("api_key", p.api_key, store::validate_credential) &&
           f.list("models", p.models, store::parse_model_list, true) && f.text("type", type, channel_type) &&
           f.list("groups", p.groups, store::parse_group_list, true) && f.model_map("model_map", p.model_map) &&
-          f.number("weight", p.weight, 1) && f.number("priority", p.priority, std::numeric_limits<std::int32_t>::min()) &&
+          f.number("weight", p.weight, 1) &&
+          f.number("priority", p.priority, std::numeric_limits<std::int32_t>::min()) &&
           f.number("max_concurrency", p.max_concurrency) && f.duration("timeout", timeout) &&
           f.boolean("enabled", p.enabled)))
         return false;

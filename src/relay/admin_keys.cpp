@@ -80,14 +80,17 @@ Action plan_keys(const Request& req, GatewayShared& gw, obs::Metrics* metrics) {
         });
     }
     case Endpoint::key_unrevoke:
-        return Action::on_worker([&env, id] { return key_after(env, store::unrevoke_key(env, id, now_unix_ms()), id); });
+        return Action::on_worker([&env, id] {
+            return key_after(env, store::unrevoke_key(env, id, now_unix_ms()), id);
+        });
     case Endpoint::key_rotate: {
         std::int64_t grace_ms = 0;
         if (!parse_rotate(req.query, req.body, grace_ms, error)) break;
         return Action::on_worker([&env, id, grace_ms] {
             const std::int64_t now = now_unix_ms();
             std::string secret;
-            if (store::Status s = store::rotate_key(env, id, grace_ms, now, secret); !s.ok()) return Reply::from_status(s);
+            const store::Status s = store::rotate_key(env, id, grace_ms, now, secret);
+            if (!s.ok()) return Reply::from_status(s);
             store::JsonWriter j;
             store::rotated_key_json(j, id, secret, now + grace_ms);
             return Reply::json(200, j.take());

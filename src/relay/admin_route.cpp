@@ -188,7 +188,8 @@ Action plan_admin(const Request& req, AdminContext& admin) {
     default: break;
     }
     if (admin.gateway == nullptr)
-        return Action::reply(Reply::error(404, "not_found", "keys, channels, blocks and backups exist in gateway mode only"));
+        return Action::reply(
+            Reply::error(404, "not_found", "keys, channels, blocks and backups exist in gateway mode only"));
     GatewayShared& gw = *admin.gateway;
     if (in(req.endpoint, Endpoint::keys_list, Endpoint::key_release)) return plan_keys(req, gw, admin.metrics);
     if (in(req.endpoint, Endpoint::channels_list, Endpoint::channel_circuit)) return plan_channels(req, gw);

@@ -43,7 +43,8 @@ std::string hex64(std::uint64_t v) {
 // KeySlots knows keys only by their slot id (FNV-1a of the key id, slot_id_of).
 // Resolving back takes one pass over the store's keys, made only when a key is
 // busy, on the worker thread, stopping once every busy key is found.
-std::unordered_map<std::uint64_t, std::string> key_ids_of(store::Env& env, const std::vector<gateway::KeyInFlight>& busy) {
+std::unordered_map<std::uint64_t, std::string> key_ids_of(store::Env& env,
+                                                          const std::vector<gateway::KeyInFlight>& busy) {
     std::unordered_map<std::uint64_t, std::string> ids;
     if (busy.empty()) return ids;
     store::Reader reader(env);
@@ -134,7 +135,8 @@ std::string state_json(AdminContext& admin, store::Env* env, std::int64_t now_ms
     else j.begin_array().end_array();
     j.key("channels").begin_array();
     if (admin.gateway != nullptr)
-        admin.gateway->channels.for_each([&](const gateway::ChannelBoard::State& s) { channel_state_json(j, s, now_ms); });
+        admin.gateway->channels.for_each(
+            [&](const gateway::ChannelBoard::State& s) { channel_state_json(j, s, now_ms); });
     j.end_array();
     j.key("shards");
     shards_json(j, admin.metrics);

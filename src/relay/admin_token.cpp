@@ -31,11 +31,13 @@ std::string os_reason() {
 
 // A token goes into an Authorization header: visible ASCII, no spaces.
 void check_token(std::string_view token, std::string_view source) {
-    if (token.empty()) fail(cat("the admin token in ", source, " is empty: put a token in it, or delete the file to get a new one"));
+    if (token.empty())
+        fail(cat("the admin token in ", source, " is empty: put a token in it, or delete the file to get a new one"));
     if (token.size() > kMaxTokenBytes) fail(cat("the admin token in ", source, " is longer than 4096 bytes"));
     for (char c : token) {
         if (c <= ' ' || c > '~')
-            fail(cat("the admin token in ", source, " holds a space or a control or non-ASCII character: use visible ASCII"));
+            fail(cat("the admin token in ", source,
+                     " holds a space or a control or non-ASCII character: use visible ASCII"));
     }
 }
 

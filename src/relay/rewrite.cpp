@@ -1,13 +1,85 @@
 #include "rewrite.hpp"
 
+#include <cstring>
+
 #include "session.hpp"
 
 namespace rr::relay {
 namespace {
 
 void append_field(std::string& out, std::string_view name, std::string_view value) {
-    out.append(name).append(": ").append(value).append("\r\n");
+    const std::size_t at = out.size();
+    out.resize(at + name.size() + value.size() + 4);  // one capacity check, then plain copies
+    char* p = out.data() + at;
+    std::memcpy(p, name.data(), name.size());
+    p += name.size();
+    *p++ = ':';
+    *p++ = ' ';
+    std::memcpy(p, value.data(), value.size());
+    p += value.size();
+    *p++ = '\r';
+    *p = '\n';
 }
+
+// What a proxy does with a field, decided once per field by its length and then one
+// comparison: this runs for every field of every message, where a chain of
+// case-insensitive compares against a dozen names cost more than the parse itself.
+enum class Field : std::uint8_t {
+    other, hop_by_hop, connection, host, request_id, expect, forwarded_for, authorization, api_key,
+    content_length, accept_encoding
+};
+
+Field classify(std::string_view n) noexcept {
+    using http::iequals;
+    switch (n.size()) {
+    case 2: return iequals(n, "te") ? Field::hop_by_hop : Field::other;
+    case 4: return iequals(n, "host") ? Field::host : Field::other;
+    case 6: return iequals(n, "expect") ? Field::expect : Field::other;
+    case 7: return iequals(n, "upgrade") || iequals(n, "trailer") ? Field::hop_by_hop : Field::other;
+    case 9: return iequals(n, "x-api-key") ? Field::api_key : Field::other;
+    case 10:
+        if (iequals(n, "connection")) return Field::connection;
+        return iequals(n, "keep-alive") ? Field::hop_by_hop : Field::other;
+    case 12: return iequals(n, "x-request-id") ? Field::request_id : Field::other;
+    case 13: return iequals(n, "authorization") ? Field::authorization : Field::other;
+    case 14: return iequals(n, "content-length") ? Field::content_length : Field::other;
+    case 15:
+        if (iequals(n, "x-forwarded-for")) return Field::forwarded_for;
+        return iequals(n, "accept-encoding") ? Field::accept_encoding : Field::other;
+    case 16: return iequals(n, "proxy-connection") ? Field::hop_by_hop : Field::other;
+    case 17: return iequals(n, "transfer-encoding") ? Field::hop_by_hop : Field::other;
+    case 18: return iequals(n, "proxy-authenticate") ? Field::hop_by_hop : Field::other;
+    case 19: return iequals(n, "proxy-authorization") ? Field::hop_by_hop : Field::other;
+    default: return Field::other;
+    }
+}
+
+// The fields a message's Connection headers name (RFC 9110 7.6.1), gathered once.
+// Nearly always there are none: "keep-alive" and "close" name no field we forward.
+class ConnectionNamed {
+public:
+    explicit ConnectionNamed(std::span<const http::Header> fields) noexcept {
+        for (const http::Header& f : fields) {
+            if (f.name.size() != 10 || !http::iequals(f.name, "connection")) continue;
+            if (http::iequals(f.value, "keep-alive") || http::iequals(f.value, "close")) continue;
+            if (count_ < kMax) values_[count_++] = f.value;
+            else overflow_ = true;
+        }
+    }
+    bool names(std::string_view field, std::span<const http::Header> all) const noexcept {
+        if (count_ == 0) return false;
+        if (overflow_) return http::is_hop_by_hop(field, all);
+        for (std::size_t i = 0; i < count_; ++i)
+            if (http::is_hop_by_hop(field, values_[i])) return true;
+        return false;
+    }
+
+private:
+    static constexpr std::size_t kMax = 4;
+    std::string_view values_[kMax];
+    std::size_t count_ = 0;
+    bool overflow_ = false;
+};
 
 }  // namespace
 
@@ -30,19 +102,31 @@ void capture_request(CapturedRequest& out, const http::RequestHead& h, const Pee
         if (!h.query.empty()) out.line.append("?").append(h.query);
     }
     std::string_view forwarded_for;
+    const ConnectionNamed named(h.fields());
     for (std::size_t i = 0; i < h.header_count; ++i) {
         const http::Header& f = h.headers[i];
-        if (http::is_hop_by_hop(f.name, h.fields()) || http::iequals(f.name, "host") ||
-            http::iequals(f.name, "x-request-id") || http::iequals(f.name, "expect"))
+        switch (classify(f.name)) {
+        case Field::hop_by_hop:
+        case Field::connection:
+        case Field::host:
+        case Field::request_id:
+        case Field::expect:
             continue;
-        if (http::iequals(f.name, "x-forwarded-for")) {
+        case Field::forwarded_for:
             forwarded_for = f.value;  // merged into ours below
             continue;
+        case Field::authorization:
+        case Field::api_key:
+            if (strip_client_auth) continue;
+            break;
+        case Field::content_length:
+        case Field::accept_encoding:
+            if (replace_body) continue;
+            break;
+        case Field::other:
+            if (named.names(f.name, h.fields())) continue;
+            break;
         }
-        if (strip_client_auth && (http::iequals(f.name, "authorization") || http::iequals(f.name, "x-api-key")))
-            continue;
-        if (replace_body && (http::iequals(f.name, "content-length") || http::iequals(f.name, "accept-encoding")))
-            continue;
         append_field(out.fields, f.name, f.value);
     }
     out.fields.append("X-Forwarded-For: ");
@@ -83,9 +167,12 @@ ClientFraming choose_framing(const http::ResponseHead& r, int client_version_min
 void append_client_head(std::string& out, const http::ResponseHead& r, ClientFraming framing,
                         std::string_view request_id, bool keep_alive, int client_version_minor) {
     out.append("HTTP/1.1 ").append(std::to_string(r.status)).append(" ").append(r.reason).append("\r\n");
+    const ConnectionNamed named(r.fields());
     for (std::size_t i = 0; i < r.header_count; ++i) {
         const http::Header& f = r.headers[i];
-        if (http::is_hop_by_hop(f.name, r.fields()) || http::iequals(f.name, "x-request-id")) continue;
+        const Field kind = classify(f.name);
+        if (kind == Field::hop_by_hop || kind == Field::connection || kind == Field::request_id) continue;
+        if (kind == Field::other && named.names(f.name, r.fields())) continue;
         append_field(out, f.name, f.value);
     }
     append_field(out, "X-Request-Id", request_id);

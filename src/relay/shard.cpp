@@ -31,6 +31,19 @@ void RequestIdGenerator::next(char out[32]) noexcept {
 }
 
 void PeerAddress::append_to(std::string& out) const {
+    if (family == AF_INET) {  // by hand: inet_ntop formats IPv4 with sprintf, per request
+        char text[16];
+        char* p = text;
+        for (int i = 0; i < 4; ++i) {
+            unsigned v = bytes[i];
+            if (v >= 100) *p++ = static_cast<char>('0' + v / 100);
+            if (v >= 10) *p++ = static_cast<char>('0' + v / 10 % 10);
+            *p++ = static_cast<char>('0' + v % 10);
+            if (i < 3) *p++ = '.';
+        }
+        out.append(text, static_cast<std::size_t>(p - text));
+        return;
+    }
     char text[INET6_ADDRSTRLEN] = "unknown";
     if (family == AF_INET || family == AF_INET6) inet_ntop(family, bytes, text, sizeof text);
     out.append(text);

@@ -88,8 +88,9 @@ std::string create_key(World& w, std::string body = R"({"name":"k1"})") {
 }
 
 std::string create_channel(World& w, std::string name = "c1") {
-    const Reply r = w.call(Endpoint::channel_create, {},
-                           R"({"name":")" + name + R"(","base_url":"http://127.0.0.1:9/v1","api_key":"sk-up","models":["m1"]})");
+    const std::string body = R"({"name":")" + name +
+                             R"(","base_url":"http://127.0.0.1:9/v1","api_key":"sk-up","models":["m1"]})";
+    const Reply r = w.call(Endpoint::channel_create, {}, body);
     REQUIRE(r.status == 201);
     Json j(r);
     return str(j["id"]);
@@ -193,9 +194,9 @@ TEST_CASE("query parameters are percent-decoded; a malformed escape is reported"
 TEST_CASE("a key body takes models as an array or a comma string and expires as a duration or a time") {
     rr::store::KeySpec a;
     std::string error;
-    REQUIRE(admin::parse_key_create(
-        R"({"name":"svc","group":"g1","models":["m1","m2"],"max_concurrency":3,"max_wait":2,"rpm":60,"tpm":1000,"quota":5,"expires":"30d"})",
-        kNow, a, error));
+    REQUIRE(admin::parse_key_create(R"({"name":"svc","group":"g1","models":["m1","m2"],"max_concurrency":3,
+                                        "max_wait":2,"rpm":60,"tpm":1000,"quota":5,"expires":"30d"})",
+                                    kNow, a, error));
     CHECK(a.name == "svc");
     CHECK(a.group == "g1");
     CHECK(a.models == std::vector<std::string>{"m1", "m2"});
@@ -207,7 +208,8 @@ TEST_CASE("a key body takes models as an array or a comma string and expires as 
     CHECK(a.expires_at_ms == kNow + 30LL * 24 * 3600 * 1000);
 
     rr::store::KeySpec b;
-    REQUIRE(admin::parse_key_create(R"({"name":"svc","models":"m1, m2","expires":"2099-01-01T00:00:00Z"})", kNow, b, error));
+    REQUIRE(admin::parse_key_create(R"({"name":"svc","models":"m1, m2","expires":"2099-01-01T00:00:00Z"})", kNow, b,
+                                    error));
     CHECK(b.models == a.models);
     CHECK(b.expires_at_ms == *rr::parse_rfc3339("2099-01-01T00:00:00Z"));
     CHECK(b.max_concurrency == 1);  // the store's default
@@ -290,7 +292,8 @@ TEST_CASE("a channel body takes model_map as an object or a string, and timeout 
     std::string error;
     REQUIRE(admin::parse_channel_create(
         R"({"name":"up","base_url":"HTTP://Host:8081/v1/","api_key":"sk-1","models":["m1"],"type":"anthropic",
-            "groups":["default","g2"],"model_map":{"a":"m1"},"weight":3,"priority":-2,"max_concurrency":4,"timeout":"90s"})",
+            "groups":["default","g2"],"model_map":{"a":"m1"},"weight":3,"priority":-2,"max_concurrency":4,
+            "timeout":"90s"})",
         a, error));
     CHECK(a.base_url == "http://host:8081/v1");
     CHECK(a.type == rr::store::ChannelType::anthropic);
@@ -420,7 +423,8 @@ TEST_CASE("keys: create answers the secret once; list, show, limits, revoke, unr
 
     check_error(w.call(Endpoint::key_get, "k_missing"), 404, "not_found", "k_missing");
     check_error(w.call(Endpoint::key_revoke, "k_missing"), 404, "not_found");
-    check_error(w.call(Endpoint::key_limits, id, R"({"max_concurrency":0})"), 400, "invalid_request", "max_concurrency");
+    check_error(w.call(Endpoint::key_limits, id, R"({"max_concurrency":0})"), 400, "invalid_request",
+                "max_concurrency");
     check_error(w.call(Endpoint::key_create, {}, R"({"name":"x","tpm":"many"})"), 400, "invalid_request", "tpm");
 }
 
