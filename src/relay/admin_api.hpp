@@ -28,6 +28,7 @@
 #include "ringrelay/gateway/channel_board.hpp"
 #include "ringrelay/store/json.hpp"
 #include "ringrelay/store/ops.hpp"
+#include "ringrelay/store/reader.hpp"
 
 namespace rr::relay {
 struct GatewayShared;
@@ -148,8 +149,27 @@ std::string state_json(AdminContext& admin, store::Env* env, std::int64_t now_ms
 // answers: {"id","in_flight","consecutive_failures","circuit":"open|closed","open_until"}.
 void channel_state_json(store::JsonWriter& j, const gateway::ChannelBoard::State& s, std::int64_t now_ms);
 
-// Helpers for the store handlers: a Reply from a fresh Reader of env (created and
-// dropped inside the call, on the worker thread).
+// Runs fn(reader) -> Reply with a fresh Reader of env, made and dropped inside the
+// call on the calling thread (the worker's: see the top of this file); a Reader that
+// cannot start a snapshot answers the store's error instead.
+template <class Fn>
+Reply with_reader(store::Env& env, Fn&& fn) {
+    store::Reader reader(env);
+    if (store::Status s = reader.renew(); !s.ok()) return Reply::from_status(s);
+    return fn(reader);
+}
+
+// A 200 answer: the JSON array that each(JsonWriter&) fills with its elements.
+template <class Each>
+Reply json_array(Each&& each) {
+    store::JsonWriter j;
+    j.begin_array();
+    each(j);
+    j.end_array();
+    return Reply::json(200, j.take());
+}
+
+// The record as `key show --json` / `channel show --json` print it, or 404.
 Reply key_reply(store::Env& env, std::string_view id, int status);
 Reply channel_reply(store::Env& env, std::string_view id, bool reveal, int status);
 

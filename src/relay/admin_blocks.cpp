@@ -1,20 +1,15 @@
 // /admin/blocks: list, add (replaces a block of the same prefix), remove.
 #include "admin_api.hpp"
 #include "gateway_shared.hpp"
-#include "ringrelay/store/reader.hpp"
 
 namespace rr::relay::admin {
 namespace {
 
-Reply blocks_list(store::Env& env) {
-    store::Reader reader(env);
-    if (store::Status s = reader.renew(); !s.ok()) return Reply::from_status(s);
+Reply blocks_list(store::Reader& reader) {
     const std::int64_t now = now_unix_ms();
-    store::JsonWriter j;
-    j.begin_array();
-    reader.for_each_block([&](const store::BlockView& b) { store::block_json(j, b, now); });
-    j.end_array();
-    return Reply::json(200, j.take());
+    return json_array([&](store::JsonWriter& j) {
+        reader.for_each_block([&](const store::BlockView& b) { store::block_json(j, b, now); });
+    });
 }
 
 }  // namespace
@@ -24,7 +19,7 @@ Action plan_blocks(const Request& req, GatewayShared& gw) {
     std::string error;
     switch (req.endpoint) {
     case Endpoint::blocks_list:
-        return Action::on_worker([&env] { return blocks_list(env); });
+        return Action::on_worker([&env] { return with_reader(env, blocks_list); });
     case Endpoint::block_add: {
         BlockAdd add;
         if (!parse_block_add(req.body, req.now_ms, add, error)) break;

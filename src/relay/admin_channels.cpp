@@ -2,19 +2,14 @@
 // enable, disable, remove, and the operator's override of a channel's circuit.
 #include "admin_api.hpp"
 #include "gateway_shared.hpp"
-#include "ringrelay/store/reader.hpp"
 
 namespace rr::relay::admin {
 namespace {
 
-Reply channels_list(store::Env& env) {
-    store::Reader reader(env);
-    if (store::Status s = reader.renew(); !s.ok()) return Reply::from_status(s);
-    store::JsonWriter j;
-    j.begin_array();
-    for (const store::ChannelView& c : store::channels_in_list_order(reader)) store::channel_json(j, c, false);
-    j.end_array();
-    return Reply::json(200, j.take());
+Reply channels_list(store::Reader& reader) {
+    return json_array([&](store::JsonWriter& j) {
+        for (const store::ChannelView& c : store::channels_in_list_order(reader)) store::channel_json(j, c, false);
+    });
 }
 
 // The channel as it is after a successful change, or why the change failed.
@@ -22,22 +17,14 @@ Reply channel_after(store::Env& env, const store::Status& s, std::string_view id
     return s.ok() ? channel_reply(env, id, false, 200) : Reply::from_status(s);
 }
 
-bool channel_exists(store::Env& env, std::string_view id, Reply& why) {
-    store::Reader reader(env);
-    if (store::Status s = reader.renew(); !s.ok()) {
-        why = Reply::from_status(s);
-        return false;
-    }
-    if (reader.channel_by_id(id).valid()) return true;
-    why = Reply::error(404, "not_found", cat("no channel with id ", id));
-    return false;
-}
-
-// Forces the circuit open for a while, or closed now. The board keeps its own
-// breaker running afterwards (channel_board.hpp).
+// Forces the circuit open for a while, or closed now (404 for a channel the store
+// does not hold). The board keeps its own breaker running afterwards.
 Reply set_circuit(store::Env& env, gateway::ChannelBoard& board, const std::string& id, CircuitChange change) {
-    Reply why;
-    if (!channel_exists(env, id, why)) return why;
+    Reply unknown = with_reader(env, [&](store::Reader& reader) {
+        if (reader.channel_by_id(id).valid()) return Reply();
+        return Reply::error(404, "not_found", cat("no channel with id ", id));
+    });
+    if (unknown.is_error()) return unknown;
     gateway::ChannelBoard::State& state = board.state(id);
     const std::int64_t now = now_unix_ms();
     if (change.open)
@@ -62,13 +49,13 @@ bool reveal_asked(std::string_view query, std::string& error) {
 }  // namespace
 
 Reply channel_reply(store::Env& env, std::string_view id, bool reveal, int status) {
-    store::Reader reader(env);
-    if (store::Status s = reader.renew(); !s.ok()) return Reply::from_status(s);
-    const store::ChannelView c = reader.channel_by_id(id);
-    if (!c.valid()) return Reply::error(404, "not_found", cat("no channel with id ", id));
-    store::JsonWriter j;
-    store::channel_json(j, c, reveal);
-    return Reply::json(status, j.take());
+    return with_reader(env, [&](store::Reader& reader) {
+        const store::ChannelView c = reader.channel_by_id(id);
+        if (!c.valid()) return Reply::error(404, "not_found", cat("no channel with id ", id));
+        store::JsonWriter j;
+        store::channel_json(j, c, reveal);
+        return Reply::json(status, j.take());
+    });
 }
 
 Action plan_channels(const Request& req, GatewayShared& gw) {
@@ -77,7 +64,7 @@ Action plan_channels(const Request& req, GatewayShared& gw) {
     const std::string& id = req.id;
     switch (req.endpoint) {
     case Endpoint::channels_list:
-        return Action::on_worker([&env] { return channels_list(env); });
+        return Action::on_worker([&env] { return with_reader(env, channels_list); });
     case Endpoint::channel_get: {
         const bool reveal = reveal_asked(req.query, error);
         if (!error.empty()) break;

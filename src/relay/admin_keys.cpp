@@ -3,20 +3,16 @@
 #include "admin_api.hpp"
 #include "gateway_shared.hpp"
 #include "ringrelay/obs/metrics.hpp"
-#include "ringrelay/store/reader.hpp"
 
 namespace rr::relay::admin {
 namespace {
 
-Reply keys_list(store::Env& env) {
-    store::Reader reader(env);
-    if (store::Status s = reader.renew(); !s.ok()) return Reply::from_status(s);
+Reply keys_list(store::Reader& reader) {
     const std::int64_t now = now_unix_ms();
-    store::JsonWriter j;
-    j.begin_array();
-    for (const store::KeyView& k : store::keys_in_list_order(reader)) store::key_json(j, k, reader.usage(k.id()), now);
-    j.end_array();
-    return Reply::json(200, j.take());
+    return json_array([&](store::JsonWriter& j) {
+        for (const store::KeyView& k : store::keys_in_list_order(reader))
+            store::key_json(j, k, reader.usage(k.id()), now);
+    });
 }
 
 // The key as it is after a successful change, or why the change failed.
@@ -27,11 +23,10 @@ Reply key_after(store::Env& env, const store::Status& s, std::string_view id) {
 // Frees every slot the key holds (SPEC.md section 4: no restart ever needed to
 // clear a slot). Leases still out are ignored when they come back (see KeySlots).
 Reply release_key(store::Env& env, GatewayShared& gw, obs::Metrics* metrics, const std::string& id) {
-    {
-        store::Reader reader(env);
-        if (store::Status s = reader.renew(); !s.ok()) return Reply::from_status(s);
-        if (!reader.key_by_id(id).valid()) return Reply::error(404, "not_found", cat("no key with id ", id));
-    }
+    Reply unknown = with_reader(env, [&](store::Reader& reader) {
+        return reader.key_by_id(id).valid() ? Reply() : Reply::error(404, "not_found", cat("no key with id ", id));
+    });
+    if (unknown.is_error()) return unknown;
     const std::uint32_t released = gw.keys.release_all(slot_id_of(id));
     if (metrics != nullptr && released != 0) metrics->count_key_force_releases(released);
     store::JsonWriter j;
@@ -42,13 +37,13 @@ Reply release_key(store::Env& env, GatewayShared& gw, obs::Metrics* metrics, con
 }  // namespace
 
 Reply key_reply(store::Env& env, std::string_view id, int status) {
-    store::Reader reader(env);
-    if (store::Status s = reader.renew(); !s.ok()) return Reply::from_status(s);
-    const store::KeyView k = reader.key_by_id(id);
-    if (!k.valid()) return Reply::error(404, "not_found", cat("no key with id ", id));
-    store::JsonWriter j;
-    store::key_json(j, k, reader.usage(id), now_unix_ms());
-    return Reply::json(status, j.take());
+    return with_reader(env, [&](store::Reader& reader) {
+        const store::KeyView k = reader.key_by_id(id);
+        if (!k.valid()) return Reply::error(404, "not_found", cat("no key with id ", id));
+        store::JsonWriter j;
+        store::key_json(j, k, reader.usage(id), now_unix_ms());
+        return Reply::json(status, j.take());
+    });
 }
 
 Action plan_keys(const Request& req, GatewayShared& gw, obs::Metrics* metrics) {
@@ -57,7 +52,7 @@ Action plan_keys(const Request& req, GatewayShared& gw, obs::Metrics* metrics) {
     const std::string& id = req.id;
     switch (req.endpoint) {
     case Endpoint::keys_list:
-        return Action::on_worker([&env] { return keys_list(env); });
+        return Action::on_worker([&env] { return with_reader(env, keys_list); });
     case Endpoint::key_get:
         return Action::on_worker([&env, id] { return key_reply(env, id, 200); });
     case Endpoint::key_create: {
