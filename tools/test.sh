@@ -59,9 +59,11 @@ run_suite() {
   count_results "$dir" "$label"
 }
 
-run_suite release build-test "-Dwerror=true -Dbuildtype=release" "--suite unit --suite integration"
+# The gateway soak runs a minute in the release build, shorter under the sanitizers.
+RR_SOAK_SECONDS=${RR_SOAK_SECONDS:-60} \
+  run_suite release build-test "-Dwerror=true -Dbuildtype=release" "--suite unit --suite integration"
 if [ -z "${QUICK:-}" ]; then
-  run_suite asan build-asan "-Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debugoptimized" \
+  RR_SOAK_SECONDS=15 run_suite asan build-asan "-Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debugoptimized" \
     "--suite unit --suite integration --timeout-multiplier 3"
   # ThreadSanitizer: the code shared between threads (token pool, key slots, limits,
   # the loop's cross-thread wake-ups, metrics and the access log ring).

@@ -15,6 +15,7 @@
 #include "gateway_shared.hpp"
 #include "grant_wait.hpp"
 #include "replies.hpp"
+#include "request_log.hpp"
 #include "ringrelay/obs/log.hpp"
 #include "ringrelay/gateway/channel_pick.hpp"
 #include "ringrelay/gateway/request_body.hpp"
@@ -419,6 +420,7 @@ io::Task<bool> relay_to_channels(ClientSession& cs, RequestContext& rc, ShardGat
             case gateway::TokenStatus::queue_full:
                 co_return co_await reject(cs, rc, 429, "upstream_queue_full", "upstream queue is full", true);
             case gateway::TokenStatus::queued: {
+                log_debug_event(shard.obs(), DebugEvent::upstream_queue, rc, tokens.queue_depth());
                 const std::uint64_t token_wait_started = shard.loop().now_ms();
                 const WaitEnd end = co_await wait_for_token(cs, rc, tokens, waiter, gw,
                                                             shard.loop().now_ms() + st.upstream_queue_timeout_ms);
@@ -486,12 +488,15 @@ io::Task<bool> serve_with_key_slot(ClientSession& cs, RequestContext& rc, ShardG
     }
     gateway::KeySlotGuard key_slot(keys, lease);
     rc.queue_ms = shard.loop().now_ms() - wait_started;
+    log_debug_event(shard.obs(), DebugEvent::key_acquired, rc, keys.in_flight(key.slot_id));
 
     gateway::UsageTap tap(fields.stream);
     rc.body_tap = [](void* t, std::string_view bytes) { static_cast<gateway::UsageTap*>(t)->feed(bytes); };
     rc.body_tap_ctx = &tap;
     const bool keep_alive = co_await relay_to_channels(cs, rc, sg, key, fields, body);
     rc.body_tap = nullptr;
+    key_slot.reset();
+    log_debug_event(shard.obs(), DebugEvent::key_released, rc, keys.in_flight(key.slot_id));
     const gateway::TokenUsage usage = tap.result();
     const std::uint64_t tokens = usage.total_tokens ? usage.total_tokens : usage.prompt_tokens + usage.completion_tokens;
     if (rc.upstream_status != 0) sg.shared().limits.record_usage(key.slot_id, key.id, 1, tokens, wall_ms());

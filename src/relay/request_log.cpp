@@ -51,4 +51,18 @@ void finish_request(ShardObs& obs, const RequestContext& rc, std::uint64_t end_n
     }
 }
 
+void log_debug_event(ShardObs& obs, DebugEvent e, const RequestContext& rc, std::uint32_t count) noexcept {
+    obs::AccessLogProducer* log = obs.log;
+    if (log == nullptr || !log->enabled(obs::Level::debug)) return;
+    const obs::EventKind kind = e == DebugEvent::key_acquired   ? obs::EventKind::key_acquired
+                                : e == DebugEvent::key_released ? obs::EventKind::key_released
+                                                                : obs::EventKind::upstream_queue;
+    obs::AccessRecord r = obs::AccessRecord::event(kind);
+    r.trace_id.assign(rc.request_id);
+    r.api_key_id.assign(rc.api_key_id);
+    r.model.assign(rc.model);
+    r.count = count;
+    log->push(r);
+}
+
 }  // namespace rr::relay

@@ -23,4 +23,8 @@ std::uint64_t monotonic_ns() noexcept;
 
 void finish_request(ShardObs& obs, const RequestContext& rc, std::uint64_t end_ns) noexcept;
 
+// --log-level debug: a `key acquired` / `key released` / `upstream queue` event.
+enum class DebugEvent { key_acquired, key_released, upstream_queue };
+void log_debug_event(ShardObs& obs, DebugEvent e, const RequestContext& rc, std::uint32_t count) noexcept;
+
 }  // namespace rr::relay

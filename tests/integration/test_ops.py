@@ -142,6 +142,21 @@ class AccessLog(Ops):
         for secret in (key['secret'], 'rr-' + 'z' * 40, 'sk-upstream-very-secret', TOKEN):
             self.assertNotIn(secret, text)
 
+    def test_debug_level_adds_key_and_queue_events(self):
+        log = os.path.join(self.make_tempdir(), 'access.log')
+        a, b = self.make_key(name='a'), self.make_key(name='b')
+        self.make_channel()
+        gw = self.start_ops_gateway('--log-level', 'debug', '--upstream-max-concurrent', '1', log_file=log)
+        results = self.parallel([lambda: self.chat(gw, a, headers={'x-mock-delay-ms': '400'}),
+                                 lambda: self.chat(gw, b)])
+        self.assertEqual([r.status for r in results], [200, 200])
+        gw.stop()
+        msgs = [json.loads(line)['msg'] for line in open(log)]
+        self.assertEqual(msgs.count('key acquired'), 2)
+        self.assertEqual(msgs.count('key released'), 2)
+        self.assertGreaterEqual(msgs.count('upstream queue'), 1)
+        self.assertEqual(msgs.count('request'), 2)
+
     def test_sigusr1_reopens_the_log_file_for_logrotate(self):
         d = self.make_tempdir()
         log = os.path.join(d, 'access.log')
