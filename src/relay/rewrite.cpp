@@ -11,11 +11,11 @@ void append_field(std::string& out, std::string_view name, std::string_view valu
     const std::size_t at = out.size();
     out.resize(at + name.size() + value.size() + 4);  // one capacity check, then plain copies
     char* p = out.data() + at;
-    std::memcpy(p, name.data(), name.size());
+    if (!name.empty()) std::memcpy(p, name.data(), name.size());  // empty views may be null
     p += name.size();
     *p++ = ':';
     *p++ = ' ';
-    std::memcpy(p, value.data(), value.size());
+    if (!value.empty()) std::memcpy(p, value.data(), value.size());
     p += value.size();
     *p++ = '\r';
     *p = '\n';

@@ -66,7 +66,7 @@ public:
             // s[n] is the first byte left out: if it continues a sequence, cut before its lead.
             for (int back = 0; back < 3 && n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80; ++back) --n;
         }
-        std::memcpy(data_, s.data(), n);
+        if (n != 0) std::memcpy(data_, s.data(), n);  // an empty view may carry a null pointer
         len_ = static_cast<std::uint16_t>(n);
         return n == s.size();
     }
