@@ -8,7 +8,9 @@
 namespace rr::io {
 namespace {
 
-constexpr std::size_t kGranule = 64;
+// 16-byte classes: a frame that lives as long as its connection should not carry
+// up to 63 bytes of rounding.
+constexpr std::size_t kGranule = 16;
 constexpr std::size_t kMaxCached = 16 * 1024;
 constexpr std::size_t kClasses = kMaxCached / kGranule;
 

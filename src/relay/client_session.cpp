@@ -173,7 +173,7 @@ io::Task<bool> accept_tls(ClientSession& cs, std::uint64_t deadline_ms) {
     co_return rc == 0;
 }
 
-io::Task<void> run_client_session(Shard& shard, int fd, bool admin) {
+io::Detached run_client_session(Shard& shard, int fd, bool admin) {
     const int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     std::unique_ptr<io::TlsSession> tls;

@@ -123,6 +123,6 @@ io::Task<ForwardOutcome> forward_request(ClientSession& cs, RequestContext& rc, 
 io::Task<bool> send_error(ClientSession& cs, RequestContext& rc, int status, std::string_view code,
                           std::string_view message, bool keep_alive, std::string_view extra_headers = {});
 
-io::Task<void> run_client_session(Shard& shard, int fd, bool admin);
+io::Detached run_client_session(Shard& shard, int fd, bool admin);
 
 }  // namespace rr::relay

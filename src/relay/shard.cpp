@@ -80,12 +80,12 @@ void Shard::attach_gateway(GatewayShared& shared) { gateway_ = std::make_unique<
 
 void Shard::on_accept(void* ctx, int fd) {
     auto* self = static_cast<Shard*>(ctx);
-    io::spawn(run_client_session(*self, fd, /*admin=*/false));
+    run_client_session(*self, fd, /*admin=*/false);  // runs until it first waits
 }
 
 void Shard::on_admin_accept(void* ctx, int fd) {
     auto* self = static_cast<Shard*>(ctx);
-    io::spawn(run_client_session(*self, fd, /*admin=*/true));
+    run_client_session(*self, fd, /*admin=*/true);
 }
 
 void Shard::run(int listen_fd) {

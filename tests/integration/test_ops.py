@@ -17,11 +17,11 @@ TOKEN = 'test-admin-token-0123456789'
 
 
 class Ops(Gateway):
-    def start_ops_gateway(self, *extra, log_file=None):
+    def start_ops_gateway(self, *extra, log_file=None, shards=2):
         self.admin_port = harness.free_port()
         port = harness.free_port()
         args = ['serve', '--listen', '%s:%d' % (HOST, port), '--admin-listen', '%s:%d' % (HOST, self.admin_port),
-                '--shards', '2', '--data', self.data]
+                '--shards', str(shards), '--data', self.data]
         if log_file:
             args += ['--log-file', log_file]
         env = dict(os.environ, RINGRELAY_ADMIN_TOKEN=TOKEN)
@@ -53,7 +53,9 @@ class Drain(Ops):
     def test_sigterm_lets_streams_finish_refuses_new_requests_and_exits_0(self):
         keys = [self.make_key(name='d%d' % i) for i in range(3)]
         self.make_channel()
-        gw = self.start_ops_gateway('--drain-timeout', '10s')
+        # One shard: each shard drains on its own, and one with nothing in flight closes
+        # its idle connections at once (the open connection must share the streams' shard).
+        gw = self.start_ops_gateway('--drain-timeout', '10s', shards=1)
         streams = [harness.SSEStream(gw.port, CHAT, {'model': 'gpt-test', 'stream': True},
                                      headers={'Authorization': 'Bearer ' + k['secret'], 'x-mock-chunks': '8',
                                               'x-mock-chunk-delay-ms': '150'}) for k in keys[:2]]

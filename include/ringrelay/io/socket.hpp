@@ -162,7 +162,7 @@ private:
         void pop() noexcept;
 
     private:
-        static constexpr std::uint32_t kInline = 6;
+        static constexpr std::uint32_t kInline = kHighWater;  // room up to the pause point
         Received inline_[kInline]{};
         Received* buf_ = inline_;
         std::unique_ptr<Received[]> heap_;  // only while a fast sender outruns us

@@ -131,4 +131,10 @@ inline Detached run_detached(Task<void> t) { co_await std::move(t); }
 // everything t refers to outlive it.
 inline void spawn(Task<void> t) { detail::run_detached(std::move(t)); }
 
+// A coroutine that starts at once and frees itself when it returns, for the
+// long-lived roots (one per connection): declaring the root as Detached instead of
+// spawning a Task saves a second frame per connection, which an idle keep-alive
+// connection would otherwise carry for its whole life.
+using Detached = detail::Detached;
+
 }  // namespace rr::io
