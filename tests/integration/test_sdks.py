@@ -3,6 +3,9 @@
 pointed at ringrelay with a gateway key as their apiKey. Each SDK's node script
 (tests/sdk/*_client.mjs) makes the calls and prints one JSON line of what the SDK
 returned or threw; this file asserts on it, and on what reached ringrelay-mock.
+Covered: plain and streamed answers, /v1/models, the gateway's own errors as the SDKs'
+error classes, and streams that must wait (SPEC.md section 3: 200 and the SSE head at
+once, then the answer, or the gateway's SSE error event when the wait fails).
 
 Needs node (>= 18) and tests/sdk/node_modules (tools/install-sdk-deps.sh). Without
 them every test is skipped, and the run exits 77 so meson reports SKIP, not OK.
@@ -31,10 +34,12 @@ SCRIPT_TIMEOUT_MS = 60000   # the script's own watchdog
 REQUEST_TIMEOUT_MS = 10000  # each SDK call (the SDK's timeout option)
 CHUNKS = 7                  # x-mock-chunks: words in the mock's answer
 HOLD_MS = 2000              # how long the key_in_use holder keeps the key busy
-ARRIVE_AFTER_MS = 250       # when a call that must find a key/token busy follows its holder
-QUEUE_TIMEOUT = '2s'        # the gateway's --upstream-queue-timeout (one token: 1 concurrent)
-SHORT_HOLD_MS = 1000        # a holder a waiting stream outlasts (< QUEUE_TIMEOUT)
-LONG_HOLD_MS = 3000         # a holder a waiting stream gives up on (> QUEUE_TIMEOUT)
+# The waiting checks: a holder call keeps a key or the gateway's one upstream token busy
+# (from when it reaches the mock) while a stream waits for it. The margins (>= 1.2 s
+# each side) are for a loaded machine; a failure message shows the times measured.
+QUEUE_TIMEOUT = '2500ms'    # the gateway's --upstream-queue-timeout
+SHORT_HOLD_MS = 1200        # a holder a waiting stream outlasts (< QUEUE_TIMEOUT)
+LONG_HOLD_MS = 5000         # a holder a waiting stream gives up on (> QUEUE_TIMEOUT)
 
 # The mock answers N chunks as the words "w0 w1 ... w<N-1> ".
 EXPECTED_TEXT = ''.join('w%d ' % i for i in range(CHUNKS))
@@ -124,7 +129,7 @@ class SdkGateway(harness.IntegrationTestCase):
             'bad_key': 'rr-' + 'x' * 40,
             'chunks': CHUNKS,
             'hold_ms': HOLD_MS,
-            'arrive_after_ms': ARRIVE_AFTER_MS,
+            'mock_url': cls.mock.url,
             'short_hold_ms': SHORT_HOLD_MS,
             'long_hold_ms': LONG_HOLD_MS,
             'request_timeout_ms': REQUEST_TIMEOUT_MS,

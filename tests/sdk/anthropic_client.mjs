@@ -7,7 +7,7 @@
 import Anthropic from '@anthropic-ai/sdk';
 import { VERSION } from '@anthropic-ai/sdk/version';
 
-import { headerOf, readConfig, recordingFetch, runChecks, sleep } from './common.mjs';
+import { headerOf, readConfig, recordingFetch, runChecks, startHolder } from './common.mjs';
 
 const cfg = readConfig();
 const sent = [];
@@ -110,10 +110,11 @@ function hold(sdk, ms) {
     .then((m) => ({ ok: true, model: m.model }), (err) => ({ ok: false, error: describeError(err) }));
 }
 
-// Opens a stream and reads it to its end: {head, text, event_types, error}. head is null if
-// the SDK threw before the response head; head.holder_done says whether the
-// holder's call had ended when the head arrived; error is what the SDK threw.
-async function readStream(sdk, holderDone = () => null) {
+// Opens a stream and reads it to its end: {head, text, event_types, error}. head is null
+// if the SDK threw before the response head; error is what the SDK threw. held is
+// the call holding the key or token (startHolder): head.holder_done says whether it
+// had ended when the head arrived; the *_ms_after_holder_seen fields time the run.
+async function readStream(sdk, held) {
   const out = { head: null, text: '', event_types: [], error: null };
   try {
     const { data: stream, response } = await sdk.messages
@@ -121,7 +122,8 @@ async function readStream(sdk, holderDone = () => null) {
     out.head = {
       status: response.status,
       content_type: response.headers.get('content-type'),
-      holder_done: holderDone(),
+      holder_done: held.done(),
+      ms_after_holder_seen: held.sinceSeen(),
     };
     for await (const event of stream) {
       if (out.event_types[out.event_types.length - 1] !== event.type) out.event_types.push(event.type);
@@ -132,6 +134,7 @@ async function readStream(sdk, holderDone = () => null) {
   } catch (err) {
     out.error = describeError(err);
   }
+  out.end_ms_after_holder_seen = held.sinceSeen();
   return out;
 }
 
@@ -139,21 +142,19 @@ async function readStream(sdk, holderDone = () => null) {
 // then, once the key is free, the upstream's events in the same body.
 async function streamAfterWait() {
   const waiter = client(cfg.waiter_key);
-  let holderDone = false;
-  const holder = hold(waiter, cfg.short_hold_ms).finally(() => { holderDone = true; });
-  await sleep(cfg.arrive_after_ms);
-  const stream = await readStream(waiter, () => holderDone);
-  return { ...stream, holder_done_at_end: holderDone, holder: await holder };
+  const held = await startHolder(cfg.mock_url, () => hold(waiter, cfg.short_hold_ms));
+  const stream = await readStream(waiter, held);
+  return { ...stream, holder_done_at_end: held.done(), holder: await held.holder,
+           holder_done_ms_after_seen: held.doneAfter() };
 }
 
 // A stream that waits for the gateway's one upstream token past the queue timeout:
 // 200 and the SSE head first, then the gateway's error event, which the SDK throws.
 async function streamWaitFails() {
-  let holderDone = false;
-  const holder = hold(client(cfg.busy_key), cfg.long_hold_ms).finally(() => { holderDone = true; });
-  await sleep(cfg.arrive_after_ms);
-  const stream = await readStream(gateway, () => holderDone);
-  return { ...stream, holder_done_at_end: holderDone, holder: await holder };
+  const held = await startHolder(cfg.mock_url, () => hold(client(cfg.busy_key), cfg.long_hold_ms));
+  const stream = await readStream(gateway, held);
+  return { ...stream, holder_done_at_end: held.done(), holder: await held.holder,
+           holder_done_ms_after_seen: held.doneAfter() };
 }
 
 async function invalidKey() {

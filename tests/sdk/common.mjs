@@ -4,9 +4,10 @@
 
 // argv[2] is a JSON object from the Python test: base_url; the gateway keys key,
 // busy_key (max-concurrency 1, max-wait 0), waiter_key (max-wait 1) and bad_key (none);
-// model (and unknown_model for openai); chunks (x-mock-chunks); the timing of the
-// waiting checks hold_ms, arrive_after_ms, short_hold_ms, long_hold_ms; and the
-// bounds request_timeout_ms (each SDK call) and script_timeout_ms (the whole run).
+// model (and unknown_model for openai); chunks (x-mock-chunks); mock_url (the
+// upstream, for its request counter); how long the holders of the waiting checks hold
+// hold_ms, short_hold_ms, long_hold_ms; and the bounds request_timeout_ms (each SDK
+// call) and script_timeout_ms (the whole run).
 export function readConfig() {
   if (process.argv.length < 3) {
     process.stderr.write(`usage: node ${process.argv[1]} '<config json>'\n`);
@@ -71,6 +72,37 @@ export function recordingFetch(sdkFetch, sent) {
   };
 }
 
-export function sleep(ms) {
+function sleep(ms) {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+// How many requests the mock upstream has received (GET /__mock/stats).
+async function upstreamRequests(mockUrl) {
+  const response = await fetch(`${mockUrl}/__mock/stats`);
+  if (!response.ok) throw new Error(`/__mock/stats answered ${response.status}`);
+  return (await response.json()).requests;
+}
+
+// Starts call() (a request the mock holds with x-mock-delay-ms) and resolves once
+// that request has reached the mock: from then on the gateway holds its key slot and
+// upstream token, so the next call finds them busy without guessing at timing.
+// Resolves to {holder: call()'s promise, done(), sinceSeen(), doneAfter()}: whether
+// the call has ended, ms since it reached the mock, and ms from then to its end.
+export async function startHolder(mockUrl, call, timeoutMs = 5000) {
+  const before = await upstreamRequests(mockUrl);
+  let seenAt = null;
+  let doneAt = null;
+  const holder = call().finally(() => { doneAt = Date.now(); });
+  const deadline = Date.now() + timeoutMs;
+  while ((await upstreamRequests(mockUrl)) <= before) {
+    if (Date.now() > deadline) throw new Error(`the holder did not reach the upstream in ${timeoutMs} ms`);
+    await sleep(5);
+  }
+  seenAt = Date.now();
+  return {
+    holder,
+    done: () => doneAt !== null,
+    sinceSeen: () => Date.now() - seenAt,
+    doneAfter: () => (doneAt === null ? null : doneAt - seenAt),
+  };
 }

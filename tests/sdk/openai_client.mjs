@@ -6,7 +6,7 @@
 import OpenAI from 'openai';
 import { VERSION } from 'openai/version';
 
-import { headerOf, readConfig, recordingFetch, runChecks, sleep } from './common.mjs';
+import { headerOf, readConfig, recordingFetch, runChecks, startHolder } from './common.mjs';
 
 const cfg = readConfig();
 const sent = [];
@@ -120,17 +120,16 @@ function hold(sdk, ms) {
 // next is refused at once with key_in_use, which the SDK must surface as a 429.
 async function keyInUse() {
   const busy = client(cfg.busy_key);
-  const holder = hold(busy, cfg.hold_ms);
-  await sleep(cfg.arrive_after_ms);
+  const held = await startHolder(cfg.mock_url, () => hold(busy, cfg.hold_ms));
   const refused = await expectError(() => busy.chat.completions.create({ model: cfg.model, messages }));
-  const held = await holder;
-  return { refused, holder: held, after_release: await hold(busy, 0) };
+  return { refused, holder: await held.holder, after_release: await hold(busy, 0) };
 }
 
-// Opens a stream and reads it to its end: {head, content, chunks, error}. head is null if
-// the SDK threw before the response head; head.holder_done says whether the
-// holder's call had ended when the head arrived; error is what the SDK threw.
-async function readStream(sdk, holderDone = () => null) {
+// Opens a stream and reads it to its end: {head, content, chunks, error}. head is null
+// if the SDK threw before the response head; error is what the SDK threw. held is
+// the call holding the key or token (startHolder): head.holder_done says whether it
+// had ended when the head arrived; the *_ms_after_holder_seen fields time the run.
+async function readStream(sdk, held) {
   const out = { head: null, content: '', chunks: 0, error: null };
   try {
     const { data: stream, response } = await sdk.chat.completions
@@ -138,7 +137,8 @@ async function readStream(sdk, holderDone = () => null) {
     out.head = {
       status: response.status,
       content_type: response.headers.get('content-type'),
-      holder_done: holderDone(),
+      holder_done: held.done(),
+      ms_after_holder_seen: held.sinceSeen(),
     };
     for await (const chunk of stream) {
       out.chunks += 1;
@@ -147,6 +147,7 @@ async function readStream(sdk, holderDone = () => null) {
   } catch (err) {
     out.error = describeError(err);
   }
+  out.end_ms_after_holder_seen = held.sinceSeen();
   return out;
 }
 
@@ -154,21 +155,19 @@ async function readStream(sdk, holderDone = () => null) {
 // then, once the key is free, the upstream's answer in the same body.
 async function streamAfterWait() {
   const waiter = client(cfg.waiter_key);
-  let holderDone = false;
-  const holder = hold(waiter, cfg.short_hold_ms).finally(() => { holderDone = true; });
-  await sleep(cfg.arrive_after_ms);
-  const stream = await readStream(waiter, () => holderDone);
-  return { ...stream, holder_done_at_end: holderDone, holder: await holder };
+  const held = await startHolder(cfg.mock_url, () => hold(waiter, cfg.short_hold_ms));
+  const stream = await readStream(waiter, held);
+  return { ...stream, holder_done_at_end: held.done(), holder: await held.holder,
+           holder_done_ms_after_seen: held.doneAfter() };
 }
 
 // A stream that waits for the gateway's one upstream token past the queue timeout:
 // 200 and the SSE head first, then the gateway's error event, which the SDK throws.
 async function streamWaitFails() {
-  let holderDone = false;
-  const holder = hold(client(cfg.busy_key), cfg.long_hold_ms).finally(() => { holderDone = true; });
-  await sleep(cfg.arrive_after_ms);
-  const stream = await readStream(gateway, () => holderDone);
-  return { ...stream, holder_done_at_end: holderDone, holder: await holder };
+  const held = await startHolder(cfg.mock_url, () => hold(client(cfg.busy_key), cfg.long_hold_ms));
+  const stream = await readStream(gateway, held);
+  return { ...stream, holder_done_at_end: held.done(), holder: await held.holder,
+           holder_done_ms_after_seen: held.doneAfter() };
 }
 
 await runChecks({
