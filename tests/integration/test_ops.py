@@ -201,6 +201,21 @@ class Metrics(Ops):
         for gauge in ('ringrelay_upstream_tokens_in_use', 'ringrelay_upstream_queue_depth', 'ringrelay_keys_in_flight'):
             self.assertEqual(after[gauge], 0, gauge)
 
+    def test_live_metrics_pass_promtool(self):
+        import shutil
+        import subprocess
+        promtool = shutil.which('promtool')
+        if not promtool:
+            self.skipTest('promtool (Debian package prometheus) not installed')
+        key = self.make_key()
+        self.make_channel()
+        gw = self.start_ops_gateway()
+        self.assertStatus(self.chat(gw, key), 200)
+        self.assert_error(self.chat(gw, None), 401, 'invalid_api_key')
+        resp = http_request(self.admin_port, 'GET', '/metrics', headers={'Authorization': 'Bearer ' + TOKEN})
+        out = subprocess.run([promtool, 'check', 'metrics'], input=resp.body, capture_output=True, timeout=30)
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+
     def test_metrics_need_the_admin_token(self):
         gw = self.start_ops_gateway()
         resp = http_request(self.admin_port, 'GET', '/metrics')
