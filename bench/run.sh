@@ -136,7 +136,9 @@ if wants ringrelay; then
       meson setup "$BUILD_DIR" "$REPO_DIR" --buildtype=release -Dtests=disabled >&2
     fi
     log "building ringrelay in $BUILD_DIR"
-    meson compile -C "$BUILD_DIR" -j 2 ringrelay >&2 || ninja -C "$BUILD_DIR" -j 2 >&2 ||
+    # ninja by output path (regenerates a stale build dir, unlike `meson compile NAME`):
+    # the binary sits at the top of the build dir, or in src/cli/ in older trees.
+    ninja -C "$BUILD_DIR" -j 2 ringrelay >&2 || ninja -C "$BUILD_DIR" -j 2 src/cli/ringrelay >&2 ||
       die "building ringrelay failed"
     RR_BIN=$(find_ringrelay_in "$BUILD_DIR") ||
       die "the build produced no ringrelay binary (run with --proxies nginx,haproxy to skip it)"
@@ -368,6 +370,7 @@ profile() {
   local w=$1 t=$2 base pids
   base=$RESULTS_DIR/profile-${t/:/-}-w$w
   pids=$(python3 "$PROCSTAT" pids "${T_PID[$t]}" | tr ' ' ',')
+  rm -f "$base.perf.data" # else perf keeps the previous one as .old
   perf stat -e task-clock,context-switches,cpu-migrations,page-faults -p "$pids" \
     -o "$base.stat.txt" -- sleep "$((DURATION + 1))" &
   local stat_pid=$!
