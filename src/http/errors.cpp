@@ -24,7 +24,7 @@ std::string_view message_for(Error e) noexcept {
         case Error::uri_too_long: return "request line too long";
         case Error::header_too_large: return "request header too large";
         case Error::version_not_supported: return "HTTP version not supported";
-        case Error::not_implemented: return "transfer coding not implemented";
+        case Error::not_implemented: return "transfer coding not supported (only chunked is)";
         case Error::bad_chunk: return "malformed chunked body";
         case Error::body_too_large: return "request body too large";
     }
