@@ -30,6 +30,8 @@ usage: bench/run.sh [options]
   --build-dir DIR       meson build dir holding ringrelay (else RINGRELAY_BIN, else
                         build-bench/ is set up and built)
   --rr-args "ARGS"      extra arguments for every 'ringrelay serve'
+  --rr-log-level L      ringrelay --log-level (default warn: no per-request access log,
+                        like nginx's access_log off; info turns it on)
   --results-dir DIR     where latest.md / latest-*.tsv go (default bench/results)
   --keep-tmp            keep the temp dir (configs, logs, raw wrk output)
 EOF
@@ -51,6 +53,7 @@ PROFILE=0
 PROFILE_PROXIES=ringrelay
 BUILD_DIR=
 RR_ARGS=
+RR_LOG_LEVEL=${BENCH_RR_LOG_LEVEL:-warn}
 RESULTS_DIR=$BENCH_DIR/results
 KEEP_TMP=0
 
@@ -71,6 +74,7 @@ while (($#)); do
     --profile-proxies) PROFILE_PROXIES=$2; shift ;;
     --build-dir) BUILD_DIR=$2; shift ;;
     --rr-args) RR_ARGS=$2; shift ;;
+    --rr-log-level) RR_LOG_LEVEL=$2; shift ;;
     --results-dir) RESULTS_DIR=$2; shift ;;
     --keep-tmp) KEEP_TMP=1 ;;
     -h | --help) usage; exit 0 ;;
@@ -245,7 +249,8 @@ start_ringrelay() { # WORKERS MODE
   fi
   # shellcheck disable=SC2086 # RR_ARGS is a list of words by design
   start_bg "$dir/ringrelay.log" "$RR_BIN" serve "${args[@]}" --listen "127.0.0.1:$port" \
-    --admin-listen "127.0.0.1:$admin" --shards "$w" --data "$dir/data" $RR_ARGS
+    --admin-listen "127.0.0.1:$admin" --shards "$w" --data "$dir/data" \
+    --log-level "$RR_LOG_LEVEL" $RR_ARGS
   T_PID[ringrelay:$mode]=$BG_PID T_PORT[ringrelay:$mode]=$port T_KEY[ringrelay:$mode]=$key
   T_LOG[ringrelay:$mode]=$dir/ringrelay.log
 }
@@ -425,6 +430,9 @@ done
   echo "upstream: nginx, $UPSTREAM_WORKERS worker(s), fixed $(python3 -c "import sys; sys.path.insert(0, '$BENCH_DIR/lib'); import httpmini; s, r = httpmini.exchange('127.0.0.1', $UP_PORT); s.close(); print(len(r.body))")-byte JSON body"
   echo "versions: $(nginx -v 2>&1 | sed 's/^nginx version: //'); $(haproxy -v 2>/dev/null | awk 'NR == 1 { print "HAProxy " $3 }'); $({ wrk -v 2>&1 || true; } | awk 'NR == 1 { print "wrk " $2 }')${RR_BIN:+; ringrelay $("$RR_BIN" version 2>/dev/null | awk 'NR == 1')}"
   echo "machine load average (1/5/15 min): $LOADAVG_START at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end (anything else running on the machine skews the figures)"
+  if [[ -n $RR_BIN ]]; then
+    echo "ringrelay: --log-level $RR_LOG_LEVEL${RR_ARGS:+ $RR_ARGS} (warn: no access log, as nginx runs with access_log off)"
+  fi
   echo "CPU µs/req: utime+stime of every proxy process (/proc/PID/stat) over the run ÷ requests completed; ratios are medians of per-round ratios to nginx"
   ((GATEWAY_SKIPPED)) && echo "ringrelay gateway mode: skipped (not available in this build)"
 } >"$TMP/meta.txt"
