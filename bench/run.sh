@@ -14,7 +14,9 @@ usage() {
   cat <<EOF
 usage: bench/run.sh [options]
   --proxies LIST        ringrelay,nginx,haproxy (default; env BENCH_PROXIES)
-  --modes LIST          ringrelay modes: relay,gateway (default; env BENCH_MODES)
+  --modes LIST          ringrelay modes: relay,gateway (default; env BENCH_MODES), and
+                        gateway-logged: gateway mode with the access log on (--log-level
+                        info --log-file), to price the log against 'gateway' in one run
   --workers LIST        worker counts, each a separate pass (default 1,2; env BENCH_WORKERS)
   --rounds N            interleaved rounds per worker count (default 3; env BENCH_ROUNDS)
   --duration S          seconds per measured wrk run (default 10; env BENCH_DURATION)
@@ -93,7 +95,7 @@ for p in "${PROXY_LIST[@]}"; do
   [[ $p == ringrelay || $p == nginx || $p == haproxy ]] || die "unknown proxy '$p'"
 done
 for m in "${MODE_LIST[@]}"; do
-  [[ $m == relay || $m == gateway ]] || die "unknown ringrelay mode '$m'"
+  [[ $m == relay || $m == gateway || $m == gateway-logged ]] || die "unknown ringrelay mode '$m'"
 done
 for w in "${WORKER_LIST[@]}"; do
   [[ $w =~ ^[1-9][0-9]*$ ]] || die "bad worker count '$w'"
@@ -227,11 +229,16 @@ start_haproxy() { # WORKERS
 }
 
 start_ringrelay() { # WORKERS MODE
-  local w=$1 mode=$2 dir=$TMP/ringrelay-$2-w$1 port admin key='' args=()
+  local w=$1 mode=$2 dir=$TMP/ringrelay-$2-w$1 port admin key='' args=() level=$RR_LOG_LEVEL
   port=$(free_port)
   admin=$(free_port)
   mkdir -p "$dir/data"
-  if [[ $mode == gateway ]]; then
+  if [[ $mode == gateway-logged ]]; then
+    # The same gateway with every request logged to a file, as an operator runs it.
+    level=info
+    args=(--log-file "$dir/access.log")
+  fi
+  if [[ $mode == gateway || $mode == gateway-logged ]]; then
     local out
     if ! out=$("$RR_BIN" key create --data "$dir/data" --name bench --max-concurrency 1000 2>&1); then
       log "skipping ringrelay gateway mode: 'ringrelay key create' failed: ${out##*$'\n'}"
@@ -250,7 +257,7 @@ start_ringrelay() { # WORKERS MODE
   # shellcheck disable=SC2086 # RR_ARGS is a list of words by design
   start_bg "$dir/ringrelay.log" "$RR_BIN" serve "${args[@]}" --listen "127.0.0.1:$port" \
     --admin-listen "127.0.0.1:$admin" --shards "$w" --data "$dir/data" \
-    --log-level "$RR_LOG_LEVEL" $RR_ARGS
+    --log-level "$level" $RR_ARGS
   T_PID[ringrelay:$mode]=$BG_PID T_PORT[ringrelay:$mode]=$port T_KEY[ringrelay:$mode]=$key
   T_LOG[ringrelay:$mode]=$dir/ringrelay.log
 }
@@ -260,7 +267,7 @@ start_proxies() { # WORKERS; fills TARGETS in the interleaving order
   TARGETS=()
   if wants ringrelay; then
     for mode in "${MODE_LIST[@]}"; do
-      [[ $mode == gateway ]] && ((GATEWAY_SKIPPED)) && continue
+      [[ $mode == gateway* ]] && ((GATEWAY_SKIPPED)) && continue
       if start_ringrelay "$w" "$mode"; then
         TARGETS+=("ringrelay:$mode")
       else
@@ -275,7 +282,7 @@ start_proxies() { # WORKERS; fills TARGETS in the interleaving order
   for t in "${TARGETS[@]}"; do
     if python3 "$PROBE" 127.0.0.1 "${T_PORT[$t]}" --key "${T_KEY[$t]}" --wait 15; then
       # Gateway figures only count if the gateway really checks keys: no key, no relay.
-      if [[ $t == ringrelay:gateway ]] &&
+      if [[ $t == ringrelay:gateway* ]] &&
         ! python3 "$PROBE" 127.0.0.1 "${T_PORT[$t]}" --status 401 --expect invalid_api_key --wait 2; then
         die "ringrelay gateway mode relayed or mis-answered a request without a key"
       fi
@@ -286,7 +293,7 @@ start_proxies() { # WORKERS; fills TARGETS in the interleaving order
     log "$t did not relay the bench request; its log ends:"
     tail -n 5 "${T_LOG[$t]}" >&2 || true
     stop_pid "${T_PID[$t]}"
-    if [[ $t == ringrelay:gateway ]]; then
+    if [[ $t == ringrelay:gateway* ]]; then
       log "skipping ringrelay gateway mode"
       GATEWAY_SKIPPED=1
     else

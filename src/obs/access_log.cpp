@@ -15,9 +15,18 @@
 
 namespace rr::obs {
 
-// The writer's side. Lost wake-ups are ruled out Dekker style, every access below
-// being sequentially consistent: a producer stores its tail, then reads `idle`; the
-// writer stores idle = true, then reads every tail. One of the two sees the other.
+// The writer's side. While records flow, the writer works in periods: drain every
+// ring, write, then nap for the flush interval. Waking it per record cost more than everything else
+// the log does (an eventfd write on the shard, a futex wake-up and a context switch on
+// the writer's side, measured at +2.6 us per request), so producers stay silent while
+// it naps, with two exceptions:
+//  - `idle`: a whole period passed with nothing to take, so the writer sleeps until
+//    rung. The first record after a quiet spell rings it (one syscall per burst).
+//    Lost wake-ups are ruled out Dekker style, every access being sequentially
+//    consistent: a producer stores its tail, then reads `idle`; the writer stores
+//    idle = true, then reads every tail. One of the two sees the other.
+//  - `urged`: a ring passed half full during a nap (a burst faster than a period can
+//    hold); its producer rings once, so the writer drains before records are dropped.
 struct WriterState {
     static constexpr std::size_t kBatchBytes = 256 * 1024;
     static constexpr std::size_t kReleaseEvery = 64;  // records formatted between head updates
@@ -25,8 +34,10 @@ struct WriterState {
 
     std::vector<AccessLogProducer*> producers;
     std::string path;
+    int nap_ms = 5;  // AccessLogOptions::flush_interval_ms
 
     std::atomic<bool> idle{false};
+    std::atomic<bool> urged{false};
     int wake_fd = -1;  // eventfd; set by start() before the writer exists, closed by ~AccessLog
     std::atomic<bool> stopping{false};
     std::atomic<bool> running{false};
@@ -37,6 +48,7 @@ struct WriterState {
 
     std::atomic<std::uint64_t> write_dropped{0};
     std::atomic<std::uint64_t> lines_written{0};
+    std::atomic<std::uint64_t> rings{0};  // eventfd writes, by producers and control paths
 
     std::mutex control;  // start / stop / reopen
     std::thread thread;
@@ -49,17 +61,24 @@ struct WriterState {
     void wake() noexcept {
         if (idle.exchange(false)) ring();
     }
+    // A producer's ring is past half full: the first one to set `urged` rings.
+    void urge() noexcept {
+        if (!urged.load(std::memory_order_relaxed) && !urged.exchange(true)) ring();
+    }
     // Control paths (stop, reopen, flush) ring whatever the writer is doing.
     void kick() noexcept {
         idle.store(false);
         ring();
     }
-    void ring() const noexcept {
+    void ring() noexcept {
+        rings.fetch_add(1, std::memory_order_relaxed);
         const std::uint64_t one = 1;
         [[maybe_unused]] auto n = ::write(wake_fd, &one, sizeof one);
     }
 
     void run();
+    void nap() noexcept;
+    void sleep_until_rung() noexcept;
     bool drain_once(std::string& buf, std::uint64_t& lines);
     bool rings_empty() const noexcept;
     void switch_file_if_reopened() noexcept;
@@ -94,6 +113,7 @@ AccessLogProducer::AccessLogProducer(WriterState& writer, unsigned index, std::s
       index_(index),
       min_level_(level),
       mask_(round_up_pow2(std::max<std::size_t>(capacity, 2)) - 1),
+      check_mask_(std::max<std::uint64_t>((mask_ + 1) / 8, 1) - 1),
       slots_(std::make_unique<AccessRecord[]>(mask_ + 1)) {
     // Touch every page now, so the shard's first thousand requests take no page faults.
     auto* bytes = reinterpret_cast<volatile unsigned char*>(slots_.get());
@@ -117,7 +137,14 @@ bool AccessLogProducer::push(const AccessRecord& r) noexcept {
     if (slot.ts_unix_ns == 0) slot.ts_unix_ns = coarse_realtime_ns();
     tail_.store(t + 1);  // seq_cst: ordered before the idle check (see WriterState)
     if (writer_.idle.load()) writer_.wake();
+    else if ((t & check_mask_) == 0) urge_if_half_full(t + 1);
     return true;
+}
+
+// Runs every check_mask_ + 1 pushes, so the writer's head line is read rarely.
+void AccessLogProducer::urge_if_half_full(std::uint64_t tail) noexcept {
+    head_cache_ = head_.load(std::memory_order_acquire);
+    if (tail - head_cache_ > (mask_ + 1) / 2) writer_.urge();
 }
 
 // ---- writer thread ------------------------------------------------------------------
@@ -211,20 +238,37 @@ void WriterState::run() {
         switch_file_if_reopened();
         // Read before draining: whatever was pushed before stop() is in the rings now.
         const bool stop = stopping.load();
-        if (drain_once(buf, lines)) continue;
+        urged.store(false, std::memory_order_relaxed);
+        if (drain_once(buf, lines)) {
+            if (!stop) nap();
+            continue;
+        }
         if (stop) break;
         idle.store(true);
         if (!rings_empty() || stopping.load() || pending_fd.load() >= 0) {
             idle.store(false);
             continue;
         }
-        std::uint64_t count;
-        while (::read(wake_fd, &count, sizeof count) < 0 && errno == EINTR) {
-        }
+        sleep_until_rung();
         idle.store(false);
     }
     switch_file_if_reopened();
     publish_written();
+}
+
+// Waits one flush interval, or less when rung (urged, flush, reopen, stop).
+void WriterState::nap() noexcept {
+    pollfd pfd{wake_fd, POLLIN, 0};
+    if (::poll(&pfd, 1, nap_ms) > 0) {
+        std::uint64_t count;
+        [[maybe_unused]] auto n = ::read(wake_fd, &count, sizeof count);
+    }
+}
+
+void WriterState::sleep_until_rung() noexcept {
+    std::uint64_t count;
+    while (::read(wake_fd, &count, sizeof count) < 0 && errno == EINTR) {
+    }
 }
 
 void WriterState::close_files() noexcept {
@@ -246,6 +290,7 @@ int open_log_file(const std::string& path, std::string& error) {
 
 AccessLog::AccessLog(unsigned producers, AccessLogOptions options) : state_(std::make_unique<WriterState>()) {
     state_->path = std::move(options.path);
+    state_->nap_ms = std::max(options.flush_interval_ms, 1);
     producers_.reserve(producers);
     for (unsigned i = 0; i < producers; ++i) {
         producers_.push_back(std::make_unique<AccessLogProducer>(*state_, i, options.ring_capacity, options.level));
@@ -341,5 +386,7 @@ std::uint64_t AccessLog::dropped() const noexcept {
 }
 
 std::uint64_t AccessLog::written() const noexcept { return state_->lines_written.load(std::memory_order_relaxed); }
+
+std::uint64_t AccessLog::wakeups() const noexcept { return state_->rings.load(std::memory_order_relaxed); }
 
 }  // namespace rr::obs

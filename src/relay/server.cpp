@@ -287,7 +287,7 @@ int serve_main(int argc, char** argv) {
     // Metrics and the access log: per-shard blocks and rings, summed or written by
     // other threads, so a shard never waits for either.
     obs::Metrics metrics(n, RINGRELAY_VERSION);
-    obs::AccessLog access_log(n, obs::AccessLogOptions{st.log_file, level, 1024});
+    obs::AccessLog access_log(n, obs::AccessLogOptions{.path = st.log_file, .level = level});
     if (!access_log.start(error)) return fail(1, "cannot start the access log: " + error);
     metrics.set_gauge_source([&gateway, &access_log](obs::ScrapeGauges& g) {
         g.access_log_dropped = access_log.dropped();

@@ -515,12 +515,16 @@ TEST_CASE("the largest possible record formats completely and parses") {
 
 TEST_CASE("a push wakes an idle writer every time (no lost wake-up)") {
     TempDir dir;
-    AccessLog log(2, {.path = dir.file("a.log")});
+    AccessLog log(2, {.path = dir.file("a.log"), .flush_interval_ms = 1});
     std::string error;
     REQUIRE(log.start(error));
-    constexpr int kRounds = 2000;
+    constexpr int kRounds = 1000;
     int stuck = 0;
     for (int i = 0; i < kRounds && stuck == 0; ++i) {
+        // Pauses from 0 to 2 ms: some pushes land while the writer naps, some just as
+        // it decides to sleep until rung, some after.
+        const auto pause_until = std::chrono::steady_clock::now() + std::chrono::microseconds(100 * (i % 21));
+        while (std::chrono::steady_clock::now() < pause_until) std::this_thread::yield();
         REQUIRE(log.producer(static_cast<unsigned>(i % 2)).push(sample_request()));
         // Wait without flush(), which would ring the writer itself.
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
@@ -535,4 +539,47 @@ TEST_CASE("a push wakes an idle writer every time (no lost wake-up)") {
     CHECK(stuck == 0);
     log.stop();
     CHECK(read_lines(dir.file("a.log")).size() == kRounds);
+}
+
+TEST_CASE("under steady traffic the shards do not ring the writer per record") {
+    TempDir dir;
+    AccessLog log(2, {.path = dir.file("a.log")});
+    std::string error;
+    REQUIRE(log.start(error));
+    // 4000 records over ~80 ms: a record every 20 us per shard, far more often than
+    // the writer's 5 ms period, as on a busy gateway.
+    constexpr int kRecords = 4000;
+    for (int i = 0; i < kRecords; ++i) {
+        const auto next = std::chrono::steady_clock::now() + std::chrono::microseconds(20);
+        REQUIRE(log.producer(static_cast<unsigned>(i % 2)).push(sample_request()));
+        while (std::chrono::steady_clock::now() < next) {
+        }
+    }
+    const std::uint64_t rings = log.wakeups();
+    log.stop();
+    CHECK(log.written() == kRecords);
+    // A ring per burst start, per urge and per period at most: a writer rung per record
+    // would show thousands.
+    CHECK(rings < kRecords / 20);
+}
+
+TEST_CASE("a ring past half full wakes a napping writer before records are dropped") {
+    TempDir dir;
+    // A writer that would nap a whole second: only the half-full ring can wake it.
+    AccessLog log(1, {.path = dir.file("a.log"), .ring_capacity = 64, .flush_interval_ms = 1000});
+    std::string error;
+    REQUIRE(log.start(error));
+    REQUIRE(log.producer(0).push(sample_request()));
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (log.written() != 1 && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+    REQUIRE(log.written() == 1);  // the writer took it and now naps
+    // 200 records, 300 us apart (60 ms): three rings' worth inside one nap.
+    for (int i = 0; i < 200; ++i) {
+        const auto next = std::chrono::steady_clock::now() + std::chrono::microseconds(300);
+        log.producer(0).push(sample_request());
+        while (std::chrono::steady_clock::now() < next) std::this_thread::yield();
+    }
+    log.stop();
+    CHECK(log.dropped() == 0);
+    CHECK(log.written() == 201);
 }
