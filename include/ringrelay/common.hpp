@@ -99,4 +99,8 @@ std::string format_ip(const IpAddress& a);
 // "10.0.0.0/8"; a full-length prefix prints as the bare address.
 std::string format_ip_prefix(const IpPrefix& p);
 
+// Names the calling thread (cut to the kernel's 15 bytes) so that `top -H`, `ps -L` and
+// /proc/PID/task/*/comm tell the shards, the log writer and the workers apart.
+void name_this_thread(std::string_view name) noexcept;
+
 }  // namespace rr

@@ -11,17 +11,8 @@
 namespace rr::obs {
 namespace {
 
-// The longest line a record can make: every text field escaped at worst, plus keys,
-// punctuation and the widest numbers (about 450 bytes, 512 kept).
-constexpr std::size_t kMaxLineBytes =
-    512 + kJsonEscapedMaxGrowth * (decltype(AccessRecord::method)::capacity() + AccessRecord::kPathMax +
-                                   decltype(AccessRecord::trace_id)::capacity() +
-                                   decltype(AccessRecord::api_key_id)::capacity() +
-                                   decltype(AccessRecord::channel_id)::capacity() +
-                                   decltype(AccessRecord::model)::capacity());
-
-// Writes one line into a buffer of kMaxLineBytes with plain stores: the formatter runs
-// for every request, so it avoids std::string's per-append capacity checks.
+// Writes one line into a buffer of kMaxAccessLineBytes with plain stores: the formatter
+// runs for every request, so it avoids std::string's per-append capacity checks.
 class LineBuilder {
 public:
     explicit LineBuilder(char* buf) noexcept : p_(buf) {}
@@ -170,11 +161,10 @@ void write_event_fields(LineBuilder& b, const AccessRecord& r) noexcept {
 
 }  // namespace
 
-void append_access_line(std::string& out, const AccessRecord& r) {
-    char buf[kMaxLineBytes];
-    LineBuilder b(buf);
+std::size_t write_access_line(char* out, const AccessRecord& r, unsigned shard, std::int64_t ts_unix_ns) noexcept {
+    LineBuilder b(out);
     b.literal("{\"ts\":");
-    b.timestamp(r.ts_unix_ns);
+    b.timestamp(ts_unix_ns);
     b.literal(",\"level\":");
     b.text(level_name(r.level));
     b.literal(",\"msg\":");
@@ -182,11 +172,16 @@ void append_access_line(std::string& out, const AccessRecord& r) {
     b.literal(",\"trace_id\":");
     b.text(r.trace_id.view());
     b.literal(",\"shard\":");
-    b.uint(r.shard);
+    b.uint(shard);
     if (r.kind == EventKind::request) write_request_fields(b, r);
     else write_event_fields(b, r);
     b.literal("}\n");
-    out.append(buf, static_cast<std::size_t>(b.end() - buf));
+    return static_cast<std::size_t>(b.end() - out);
+}
+
+void append_access_line(std::string& out, const AccessRecord& r) {
+    char buf[kMaxAccessLineBytes];
+    out.append(buf, write_access_line(buf, r, r.shard, r.ts_unix_ns));
 }
 
 }  // namespace rr::obs

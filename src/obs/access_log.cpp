@@ -1,8 +1,11 @@
 #include "ringrelay/obs/access_log.hpp"
 
+#include "ringrelay/common.hpp"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -15,22 +18,20 @@
 
 namespace rr::obs {
 
-// The writer's side. While records flow, the writer works in periods: drain every
-// ring, write, then nap for the flush interval. Waking it per record cost more than everything else
-// the log does (an eventfd write on the shard, a futex wake-up and a context switch on
-// the writer's side, measured at +2.6 us per request), so producers stay silent while
-// it naps, with two exceptions:
+// The writer's side. While lines flow, the writer works in periods: write what every
+// ring holds, then nap for the flush interval. Waking it per line cost more than
+// everything else the log does (an eventfd write on the shard, a futex wake-up and a
+// context switch on the writer's side, measured at +2.6 us per request), so producers
+// stay silent while it naps, with two exceptions:
 //  - `idle`: a whole period passed with nothing to take, so the writer sleeps until
-//    rung. The first record after a quiet spell rings it (one syscall per burst).
+//    rung. The first line after a quiet spell rings it (one syscall per burst).
 //    Lost wake-ups are ruled out Dekker style, every access being sequentially
 //    consistent: a producer stores its tail, then reads `idle`; the writer stores
 //    idle = true, then reads every tail. One of the two sees the other.
 //  - `urged`: a ring passed half full during a nap (a burst faster than a period can
-//    hold); its producer rings once, so the writer drains before records are dropped.
+//    hold); its producer rings once, so the writer drains before lines are dropped.
 struct WriterState {
-    static constexpr std::size_t kBatchBytes = 256 * 1024;
-    static constexpr std::size_t kReleaseEvery = 64;  // records formatted between head updates
-    static constexpr int kStuckWriteMs = 5000;         // give up on an fd that takes nothing this long
+    static constexpr int kStuckWriteMs = 5000;  // give up on an fd that takes nothing this long
 
     std::vector<AccessLogProducer*> producers;
     std::string path;
@@ -57,6 +58,14 @@ struct WriterState {
     std::condition_variable flush_cv;
     std::atomic<int> flush_waiters{0};
 
+    // One pass's view of a ring: bytes [from, to) go out in this write.
+    struct Span {
+        AccessLogProducer* producer;
+        std::uint64_t from, to;
+    };
+    std::vector<Span> spans;  // the writer thread's, reused each pass
+    std::vector<iovec> iov;
+
     // A producer saw idle: the first one to clear it rings the eventfd.
     void wake() noexcept {
         if (idle.exchange(false)) ring();
@@ -79,11 +88,10 @@ struct WriterState {
     void run();
     void nap() noexcept;
     void sleep_until_rung() noexcept;
-    bool drain_once(std::string& buf, std::uint64_t& lines);
+    bool drain_once() noexcept;
     bool rings_empty() const noexcept;
     void switch_file_if_reopened() noexcept;
-    void write_out(std::string& buf, std::uint64_t& lines) noexcept;
-    bool write_all(const std::string& buf, std::size_t& off) noexcept;
+    std::uint64_t write_iov() noexcept;
     void publish_written() noexcept;
     void close_files() noexcept;
 };
@@ -104,44 +112,57 @@ std::uint64_t round_up_pow2(std::size_t n) noexcept {
     return p;
 }
 
+// Lines (newlines) in a byte range; memchr is the C library's vectorised scan.
+std::uint64_t count_lines(const char* p, std::size_t n) noexcept {
+    std::uint64_t lines = 0;
+    const char* const end = p + n;
+    while (const void* nl = std::memchr(p, '\n', static_cast<std::size_t>(end - p))) {
+        ++lines;
+        p = static_cast<const char*>(nl) + 1;
+    }
+    return lines;
+}
+
 }  // namespace
 
 // ---- producer -----------------------------------------------------------------------
 
-AccessLogProducer::AccessLogProducer(WriterState& writer, unsigned index, std::size_t capacity, Level level)
+AccessLogProducer::AccessLogProducer(WriterState& writer, unsigned index, std::size_t ring_bytes, Level level)
     : writer_(writer),
       index_(index),
       min_level_(level),
-      mask_(round_up_pow2(std::max<std::size_t>(capacity, 2)) - 1),
-      check_mask_(std::max<std::uint64_t>((mask_ + 1) / 8, 1) - 1),
-      slots_(std::make_unique<AccessRecord[]>(mask_ + 1)) {
-    // Touch every page now, so the shard's first thousand requests take no page faults.
-    auto* bytes = reinterpret_cast<volatile unsigned char*>(slots_.get());
-    const std::size_t size = (mask_ + 1) * sizeof(AccessRecord);
-    for (std::size_t off = 0; off < size; off += 4096) bytes[off] = bytes[off];
+      mask_(round_up_pow2(std::max(ring_bytes, 2 * kMaxAccessLineBytes)) - 1),
+      check_mask_((mask_ + 1) / 8 - 1),
+      bytes_(std::make_unique<char[]>(mask_ + 1)) {
+    // Touch every page now, so the shard's first lines take no page faults.
+    auto* bytes = reinterpret_cast<volatile char*>(bytes_.get());
+    for (std::size_t off = 0; off <= mask_; off += 4096) bytes[off] = 0;
 }
 
 bool AccessLogProducer::push(const AccessRecord& r) noexcept {
     if (!enabled(r.level)) return false;
+    char line[kMaxAccessLineBytes];
+    const std::size_t n = write_access_line(line, r, index_, r.ts_unix_ns != 0 ? r.ts_unix_ns : coarse_realtime_ns());
     const std::uint64_t t = tail_.load(std::memory_order_relaxed);
-    if (t - head_cache_ > mask_) {
+    if (t + n - head_cache_ > mask_ + 1) {
         head_cache_ = head_.load(std::memory_order_acquire);
-        if (t - head_cache_ > mask_) {
+        if (t + n - head_cache_ > mask_ + 1) {
             dropped_.add();
             return false;
         }
     }
-    AccessRecord& slot = slots_[t & mask_];
-    slot = r;
-    slot.shard = static_cast<std::uint16_t>(index_);
-    if (slot.ts_unix_ns == 0) slot.ts_unix_ns = coarse_realtime_ns();
-    tail_.store(t + 1);  // seq_cst: ordered before the idle check (see WriterState)
+    // The line may wrap around the end of the ring: copy it in at most two pieces.
+    const std::size_t at = t & mask_;
+    const std::size_t first = std::min(n, mask_ + 1 - at);
+    std::memcpy(bytes_.get() + at, line, first);
+    std::memcpy(bytes_.get(), line + first, n - first);
+    tail_.store(t + n);  // seq_cst: ordered before the idle check (see WriterState)
     if (writer_.idle.load()) writer_.wake();
-    else if ((t & check_mask_) == 0) urge_if_half_full(t + 1);
+    else if ((t & ~check_mask_) != ((t + n) & ~check_mask_)) urge_if_half_full(t + n);
     return true;
 }
 
-// Runs every check_mask_ + 1 pushes, so the writer's head line is read rarely.
+// Runs each time the tail crosses an eighth of the ring, so the writer's line is read rarely.
 void AccessLogProducer::urge_if_half_full(std::uint64_t tail) noexcept {
     head_cache_ = head_.load(std::memory_order_acquire);
     if (tail - head_cache_ > (mask_ + 1) / 2) writer_.urge();
@@ -171,75 +192,86 @@ void WriterState::publish_written() noexcept {
     }
 }
 
-// Writes buf from `off` on; false when the fd fails or takes nothing for kStuckWriteMs.
-bool WriterState::write_all(const std::string& buf, std::size_t& off) noexcept {
-    while (off < buf.size()) {
-        const ssize_t n = ::write(fd, buf.data() + off, buf.size() - off);
-        if (n > 0) {
-            off += static_cast<std::size_t>(n);
-        } else if (n < 0 && errno == EINTR) {
-            continue;
-        } else if (n < 0 && errno == EAGAIN) {  // a non-blocking stderr pipe that is full
+// Writes every iovec (resuming after short writes); returns the bytes written, fewer
+// than asked when the fd fails or takes nothing for kStuckWriteMs.
+std::uint64_t WriterState::write_iov() noexcept {
+    std::uint64_t done = 0;
+    iovec* v = iov.data();
+    iovec* const end = v + iov.size();
+    while (v != end) {
+        const int count = static_cast<int>(std::min<std::ptrdiff_t>(end - v, IOV_MAX));
+        const ssize_t n = ::writev(fd, v, count);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno == EAGAIN) {  // a non-blocking stderr pipe that is full
             pollfd pfd{fd, POLLOUT, 0};
-            if (::poll(&pfd, 1, kStuckWriteMs) <= 0) return false;
-        } else {
-            return false;
+            if (::poll(&pfd, 1, kStuckWriteMs) <= 0) return done;
+            continue;
         }
+        if (n <= 0) return done;
+        done += static_cast<std::uint64_t>(n);
+        for (auto left = static_cast<std::size_t>(n); left > 0;) {
+            const std::size_t take = std::min(left, v->iov_len);
+            v->iov_base = static_cast<char*>(v->iov_base) + take;
+            v->iov_len -= take;
+            left -= take;
+            if (v->iov_len == 0) ++v;
+        }
+        while (v != end && v->iov_len == 0) ++v;
     }
+    return done;
+}
+
+// Hands what every ring held when the pass reached it to one writev (a busy shard cannot
+// starve the others), straight from ring memory, then gives the bytes back to the
+// producers. Lines a failed write could not put out are counted as dropped, so the
+// metric shows a full disk. Returns whether anything was taken.
+bool WriterState::drain_once() noexcept {
+    spans.clear();
+    iov.clear();
+    for (AccessLogProducer* p : producers) {
+        const std::uint64_t h = p->head_.load(std::memory_order_relaxed);
+        const std::uint64_t t = p->tail_.load(std::memory_order_acquire);
+        if (h == t) continue;
+        spans.push_back({p, h, t});
+        const std::size_t at = h & p->mask_;
+        const std::size_t first = std::min<std::uint64_t>(t - h, p->mask_ + 1 - at);
+        iov.push_back({p->bytes_.get() + at, first});
+        if (first < t - h) iov.push_back({p->bytes_.get(), t - h - first});
+    }
+    if (spans.empty()) return false;
+    switch_file_if_reopened();
+    std::uint64_t written = write_iov();
+    std::uint64_t lines = 0, lost = 0;
+    for (const Span& s : spans) {
+        AccessLogProducer& p = *s.producer;
+        const std::uint64_t ok = std::min(written, s.to - s.from);
+        written -= ok;
+        for (std::uint64_t pos = s.from; pos != s.to;) {  // at most two contiguous pieces
+            const std::size_t at = pos & p.mask_;
+            const std::size_t len = std::min<std::uint64_t>(s.to - pos, p.mask_ + 1 - at);
+            const std::size_t good = pos < s.from + ok ? std::min<std::uint64_t>(len, s.from + ok - pos) : 0;
+            lines += count_lines(p.bytes_.get() + at, good);
+            lost += count_lines(p.bytes_.get() + at + good, len - good);
+            pos += len;
+        }
+        p.head_.store(s.to, std::memory_order_release);
+    }
+    lines_written.fetch_add(lines, std::memory_order_relaxed);
+    if (lost != 0) write_dropped.fetch_add(lost, std::memory_order_relaxed);
+    publish_written();
     return true;
 }
 
-// One write(2) per batch (more only on a short write). Lines a failed write could not
-// put out are counted as dropped, so the metric shows a full disk.
-void WriterState::write_out(std::string& buf, std::uint64_t& lines) noexcept {
-    if (buf.empty()) return;
-    switch_file_if_reopened();
-    std::size_t off = 0;
-    if (!write_all(buf, off)) {
-        const auto lost = static_cast<std::uint64_t>(std::count(buf.begin() + static_cast<std::ptrdiff_t>(off), buf.end(), '\n'));
-        write_dropped.fetch_add(lost, std::memory_order_relaxed);
-        lines -= std::min(lines, lost);
-    }
-    lines_written.fetch_add(lines, std::memory_order_relaxed);
-    lines = 0;
-    buf.clear();
-    publish_written();
-}
-
-// Takes what each ring held when the pass reached it (a busy shard cannot starve the
-// others), formats it and writes it. Returns whether anything was taken.
-bool WriterState::drain_once(std::string& buf, std::uint64_t& lines) {
-    bool any = false;
-    for (AccessLogProducer* p : producers) {
-        std::uint64_t h = p->head_.load(std::memory_order_relaxed);
-        const std::uint64_t t = p->tail_.load(std::memory_order_acquire);
-        any = any || h != t;
-        while (h != t) {
-            append_access_line(buf, p->slots_[h & p->mask_]);
-            ++h;
-            ++lines;
-            if (h % kReleaseEvery == 0) p->head_.store(h, std::memory_order_release);
-            if (buf.size() >= kBatchBytes) {
-                p->head_.store(h, std::memory_order_release);
-                write_out(buf, lines);
-            }
-        }
-        p->head_.store(h, std::memory_order_release);
-    }
-    write_out(buf, lines);
-    return any;
-}
-
 void WriterState::run() {
-    std::string buf;
-    buf.reserve(kBatchBytes + 4096);
-    std::uint64_t lines = 0;
+    name_this_thread("rr-log-writer");
+    spans.reserve(producers.size());
+    iov.reserve(2 * producers.size());
     for (;;) {
         switch_file_if_reopened();
         // Read before draining: whatever was pushed before stop() is in the rings now.
         const bool stop = stopping.load();
         urged.store(false, std::memory_order_relaxed);
-        if (drain_once(buf, lines)) {
+        if (drain_once()) {
             if (!stop) nap();
             continue;
         }
@@ -293,7 +325,7 @@ AccessLog::AccessLog(unsigned producers, AccessLogOptions options) : state_(std:
     state_->nap_ms = std::max(options.flush_interval_ms, 1);
     producers_.reserve(producers);
     for (unsigned i = 0; i < producers; ++i) {
-        producers_.push_back(std::make_unique<AccessLogProducer>(*state_, i, options.ring_capacity, options.level));
+        producers_.push_back(std::make_unique<AccessLogProducer>(*state_, i, options.ring_bytes, options.level));
         state_->producers.push_back(producers_.back().get());
     }
 }

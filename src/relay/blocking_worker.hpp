@@ -16,6 +16,7 @@
 #include <mutex>
 #include <thread>
 
+#include "ringrelay/common.hpp"
 #include "ringrelay/io/loop.hpp"
 
 namespace rr::relay {
@@ -67,6 +68,7 @@ private:
         cv_.notify_one();
     }
     void work() {
+        name_this_thread("rr-blocking");
         std::unique_lock lk(mu_);
         for (;;) {
             cv_.wait(lk, [this] { return stopping_ || !jobs_.empty(); });

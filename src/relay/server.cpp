@@ -127,6 +127,7 @@ bool make_tls_contexts(const ServeSettings& st, bool need_client, TlsContexts& o
 
 void run_shard(unsigned index, const ServeSettings& st, ShardRole role, int listen_fd, StartGate& gate,
                ShardThread& me) {
+    name_this_thread("rr-shard-" + std::to_string(index));
     pin_to_core(index);
     std::unique_ptr<relay::Shard> shard;
     try {

@@ -159,6 +159,16 @@ class AccessLog(Ops):
         self.assertGreaterEqual(msgs.count('upstream queue'), 1)
         self.assertEqual(msgs.count('request'), 2)
 
+    def test_threads_carry_names_an_operator_can_read(self):
+        log = os.path.join(self.make_tempdir(), 'access.log')
+        gw = self.start_ops_gateway('--shards', '2', log_file=log)
+        task_dir = '/proc/%d/task' % gw.pid
+        names = set()
+        for tid in os.listdir(task_dir):
+            with open(os.path.join(task_dir, tid, 'comm')) as f:
+                names.add(f.read().strip())
+        self.assertTrue({'rr-shard-0', 'rr-shard-1', 'rr-log-writer'} <= names, names)
+
     def test_sigusr1_reopens_the_log_file_for_logrotate(self):
         d = self.make_tempdir()
         log = os.path.join(d, 'access.log')

@@ -3,13 +3,16 @@
 // shards by one writer thread.
 //
 // Shape. Each shard owns an AccessLogProducer: a lock-free single-producer /
-// single-consumer ring of fixed-size AccessRecords. The shard fills a record (strings
-// are copied into bounded arrays and truncated, so nothing allocates) and push()es it;
-// the writer thread drains every ring every few milliseconds, formats JSON and writes
-// in batches (one write(2) per up to 256 KiB). A full ring drops the record and counts
-// it: a shard never waits for log I/O. Under load a push makes no syscall: a producer
-// rings the writer's eventfd only for the first record after a quiet spell or when its
-// ring passes half full (access_log.cpp, WriterState).
+// single-consumer ring of bytes. The shard fills an AccessRecord on its stack (strings
+// are copied into bounded arrays and truncated, so nothing allocates) and push()es it:
+// push() formats the JSON line right there, where the record is hot in cache, and
+// copies the line into the ring. The writer thread is only an I/O pump: every few
+// milliseconds it hands what each ring holds to one writev(2), straight from the ring
+// memory. (A first version queued 700-byte records for the writer to format; moving
+// them between cores cost more than formatting them.) A full ring drops the line and
+// counts it: a shard never waits for log I/O. Under load a push makes no syscall: a
+// producer rings the writer's eventfd only for the first line after a quiet spell or
+// when its ring passes half full (access_log.cpp, WriterState).
 //
 // How the lead wires it:
 //
@@ -114,7 +117,7 @@ struct AccessRecord {
 
     EventKind kind = EventKind::request;
     Level level = Level::info;
-    std::uint16_t shard = 0;        // set by push() to the producer's index
+    std::uint16_t shard = 0;        // push() writes the producer's index instead
     std::int64_t ts_unix_ns = 0;    // wall clock; push() stamps it when 0 (coarse: 1-4 ms steps)
     std::uint16_t status = 0;       // what the client got
     std::uint16_t upstream_status = 0;  // 0: no upstream answer (written as null)
@@ -139,9 +142,10 @@ private:
 struct AccessLogOptions {
     std::string path;                   // "" = stderr (fd 2, never closed)
     Level level = Level::info;          // records below this level are not pushed
-    // Records per producer (rounded up to a power of two). 2048 hold ~20 ms of a busy
-    // shard, four of the writer's periods; each record is ~700 bytes, touched at start.
-    std::size_t ring_capacity = 2048;
+    // Bytes per producer's ring (rounded up to a power of two, at least two of the
+    // longest lines). 1 MiB holds ~2400 request lines, ~30 ms of a busy shard, six of
+    // the writer's periods; touched at start so the shard takes no page faults.
+    std::size_t ring_bytes = std::size_t{1} << 20;
     // How often the writer drains while records flow: a line reaches the file at most
     // this late (plus the write). Longer periods cost less; a ring past half full
     // wakes the writer early, so the period does not decide what is dropped.
@@ -154,15 +158,16 @@ struct WriterState;  // the writer's side, shared with the producers (access_log
 // other members from any thread. Lives as long as its AccessLog; never moves.
 class alignas(64) AccessLogProducer {
 public:
-    AccessLogProducer(WriterState& writer, unsigned index, std::size_t capacity, Level level);
+    AccessLogProducer(WriterState& writer, unsigned index, std::size_t ring_bytes, Level level);
     AccessLogProducer(const AccessLogProducer&) = delete;
     AccessLogProducer& operator=(const AccessLogProducer&) = delete;
 
     bool enabled(Level level) const noexcept { return level >= min_level_; }
-    // Copies r into the ring (setting shard and, when 0, ts_unix_ns). Returns false when
-    // the record is below the log level (not counted) or the ring is full (counted in
-    // dropped()). Never blocks, never allocates; may make one eventfd write when the
-    // writer is asleep or the ring is past half full.
+    // Formats r's line into the ring (with this producer's index as shard, and now as ts
+    // when r's is 0). Returns false when the record is below the log level (not
+    // counted) or the ring has no room for the line (counted in dropped()). Never
+    // blocks, never allocates; may make one eventfd write when the writer is asleep or
+    // the ring is past half full.
     bool push(const AccessRecord& r) noexcept;
     std::uint64_t dropped() const noexcept { return dropped_.value(); }
     unsigned index() const noexcept { return index_; }
@@ -175,16 +180,16 @@ private:
     WriterState& writer_;
     const unsigned index_;
     const Level min_level_;
-    const std::uint64_t mask_;
-    const std::uint64_t check_mask_;  // push() checks the fill every check_mask_ + 1 records
-    std::unique_ptr<AccessRecord[]> slots_;
+    const std::uint64_t mask_;        // ring size - 1
+    const std::uint64_t check_mask_;  // push() checks the fill each time tail crosses a multiple of this + 1
+    std::unique_ptr<char[]> bytes_;
     // Producer's cache line: its tail and its last view of the writer's head.
-    alignas(64) std::atomic<std::uint64_t> tail_{0};
+    alignas(64) std::atomic<std::uint64_t> tail_{0};  // bytes pushed, ever
     std::uint64_t head_cache_ = 0;
     SingleWriterCounter dropped_;
     // Writer's cache line.
-    alignas(64) std::atomic<std::uint64_t> head_{0};     // records taken out of the ring
-    std::atomic<std::uint64_t> written_{0};              // of those, written to the fd
+    alignas(64) std::atomic<std::uint64_t> head_{0};     // bytes the writer is done with
+    std::atomic<std::uint64_t> written_{0};              // head_ as of the last finished write
 };
 
 class AccessLog {
@@ -229,8 +234,22 @@ private:
     std::vector<std::unique_ptr<AccessLogProducer>> producers_;
 };
 
-// Appends the JSON line (with its '\n') of one record: the writer's formatter, public
-// for tests and for anyone who needs a line synchronously.
+// The longest line a record can make: every text field escaped at worst, plus keys,
+// punctuation and the widest numbers (about 450 bytes, 512 kept).
+inline constexpr std::size_t kMaxAccessLineBytes =
+    512 + kJsonEscapedMaxGrowth * (decltype(AccessRecord::method)::capacity() + AccessRecord::kPathMax +
+                                   decltype(AccessRecord::trace_id)::capacity() +
+                                   decltype(AccessRecord::api_key_id)::capacity() +
+                                   decltype(AccessRecord::channel_id)::capacity() +
+                                   decltype(AccessRecord::model)::capacity());
+
+// Writes the JSON line (with its '\n') of one record, stamped with `shard` and
+// `ts_unix_ns` instead of the record's own, into out (room for kMaxAccessLineBytes);
+// returns its length. The formatter push() runs.
+std::size_t write_access_line(char* out, const AccessRecord& r, unsigned shard, std::int64_t ts_unix_ns) noexcept;
+
+// Appends the JSON line of one record as it is (its shard and ts): for tests and for
+// anyone who needs a line synchronously.
 void append_access_line(std::string& out, const AccessRecord& r);
 
 }  // namespace rr::obs

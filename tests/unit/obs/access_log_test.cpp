@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <bit>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -329,18 +330,55 @@ TEST_CASE("debug events are written only at debug level") {
 
 TEST_CASE("a full ring drops the record and counts it, without blocking") {
     TempDir dir;
-    AccessLog log(1, {.path = dir.file("a.log"), .ring_capacity = 4});
+    // The smallest ring: room for two of the longest lines.
+    AccessLog log(1, {.path = dir.file("a.log"), .ring_bytes = 1});
     AccessLogProducer& p = log.producer(0);
+    AccessRecord r = sample_request();
+    r.ts_unix_ns = 1'700'000'000'000'000'000;
+    std::string line;
+    append_access_line(line, r);
+    const std::size_t ring = std::bit_ceil(2 * kMaxAccessLineBytes);
+    const int fits = static_cast<int>(ring / line.size());
     int taken = 0;
-    for (int i = 0; i < 10; ++i) taken += p.push(sample_request()) ? 1 : 0;  // no writer yet
-    CHECK(taken == 4);
-    CHECK(p.dropped() == 6);
-    CHECK(log.dropped() == 6);
+    for (int i = 0; i < fits + 10; ++i) taken += p.push(r) ? 1 : 0;  // no writer yet
+    CHECK(taken == fits);
+    CHECK(p.dropped() == 10);
+    CHECK(log.dropped() == 10);
     std::string error;
     REQUIRE(log.start(error));
     log.stop();
-    CHECK(read_lines(dir.file("a.log")).size() == 4);
-    CHECK(log.written() == 4);
+    const auto lines = read_lines(dir.file("a.log"));
+    CHECK(lines.size() == static_cast<std::size_t>(fits));
+    CHECK(lines.back() + "\n" == line);
+    CHECK(log.written() == static_cast<std::uint64_t>(fits));
+}
+
+TEST_CASE("lines that wrap around the end of the ring come out whole and in order") {
+    TempDir dir;
+    AccessLog log(1, {.path = dir.file("a.log"), .ring_bytes = 1, .flush_interval_ms = 1});
+    std::string error;
+    REQUIRE(log.start(error));
+    AccessRecord r = sample_request();
+    constexpr std::uint64_t kLines = 5000;  // hundreds of trips around an 8 KiB ring
+    for (std::uint64_t i = 0; i < kLines; ++i) {
+        r.bytes_in = i;
+        r.set_path(std::string(1 + i % 37, 'p'));  // lengths vary, so the wrap point moves
+        push_retrying(log.producer(0), r);
+    }
+    log.stop();
+    const auto lines = read_lines(dir.file("a.log"));
+    REQUIRE(lines.size() == kLines);
+    simdjson::dom::parser parser;
+    std::size_t bad = 0;
+    for (std::uint64_t i = 0; i < kLines; ++i) {
+        simdjson::dom::object obj;
+        std::uint64_t seq = 0;
+        std::string_view path;
+        if (parser.parse(lines[i]).get(obj) || obj["bytes_in"].get(seq) || obj["path"].get(path) || seq != i ||
+            path.size() != 1 + i % 37)
+            ++bad;
+    }
+    CHECK(bad == 0);
 }
 
 TEST_CASE("lines a failed write could not put out are counted as dropped") {
@@ -413,7 +451,7 @@ TEST_CASE("reopen fails cleanly and the old file stays in use") {
 
 TEST_CASE("stop() writes every record queued before it") {
     TempDir dir;
-    AccessLog log(3, {.path = dir.file("a.log"), .ring_capacity = 2048});
+    AccessLog log(3, {.path = dir.file("a.log"), .ring_bytes = std::size_t{4} << 20});
     std::string error;
     REQUIRE(log.start(error));
     for (unsigned p = 0; p < 3; ++p)
@@ -428,7 +466,7 @@ TEST_CASE("many shards pushing at once: every record written once, in order per 
     constexpr unsigned kShards = 4;
     constexpr std::uint64_t kPerShard = 20'000;
     TempDir dir;
-    AccessLog log(kShards, {.path = dir.file("a.log"), .ring_capacity = 256});
+    AccessLog log(kShards, {.path = dir.file("a.log"), .ring_bytes = 64 * 1024});
     std::string error;
     REQUIRE(log.start(error));
     std::vector<std::thread> shards;
@@ -566,14 +604,14 @@ TEST_CASE("under steady traffic the shards do not ring the writer per record") {
 TEST_CASE("a ring past half full wakes a napping writer before records are dropped") {
     TempDir dir;
     // A writer that would nap a whole second: only the half-full ring can wake it.
-    AccessLog log(1, {.path = dir.file("a.log"), .ring_capacity = 64, .flush_interval_ms = 1000});
+    AccessLog log(1, {.path = dir.file("a.log"), .ring_bytes = 32 * 1024, .flush_interval_ms = 1000});
     std::string error;
     REQUIRE(log.start(error));
     REQUIRE(log.producer(0).push(sample_request()));
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
     while (log.written() != 1 && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
     REQUIRE(log.written() == 1);  // the writer took it and now naps
-    // 200 records, 300 us apart (60 ms): three rings' worth inside one nap.
+    // 200 records, 300 us apart (60 ms): over two rings' worth inside one nap.
     for (int i = 0; i < 200; ++i) {
         const auto next = std::chrono::steady_clock::now() + std::chrono::microseconds(300);
         log.producer(0).push(sample_request());
