@@ -510,7 +510,7 @@ io::Task<bool> serve_gateway(ClientSession& cs, RequestContext& rc, ShardGateway
     const Route route = route_of(rc.head);
     const std::string_view secret = presented_secret(rc.head);
     store::Sha256 hash{};
-    if (!secret.empty()) hash = store::hash_secret(secret);
+    if (!secret.empty()) hash = sg.digest_of(secret);
     const bool is_models = route == Route::models;
     // Everything below works on owned copies: the head's views die here.
     capture_head(cs, rc, /*strip_client_auth=*/true, /*replace_body=*/true);
@@ -583,6 +583,13 @@ bool ShardGateway::target_for(const ChannelChoice& c, std::uint32_t& target, std
     target = pool_.add_target(t);
     targets_[c.id] = CachedTarget{c.updated_at_ms, target};
     return true;
+}
+
+store::Sha256 ShardGateway::digest_of(std::string_view secret) noexcept {
+    if (const store::Sha256* known = digests_.find(secret)) return *known;
+    const store::Sha256 digest = store::hash_secret(secret);
+    digests_.remember(secret, digest);
+    return digest;
 }
 
 std::uint32_t ShardGateway::random() noexcept {

@@ -14,6 +14,7 @@
 #include "ringrelay/gateway/channel_board.hpp"
 #include "ringrelay/gateway/key_slots.hpp"
 #include "ringrelay/gateway/rate_limits.hpp"
+#include "ringrelay/gateway/secret_digests.hpp"
 #include "ringrelay/gateway/token_pool.hpp"
 #include "ringrelay/store/env.hpp"
 #include "ringrelay/store/reader.hpp"
@@ -57,6 +58,9 @@ public:
     GatewayShared& shared() noexcept { return shared_; }
     store::Reader& reader() noexcept { return reader_; }
     simdjson::ondemand::parser& json() noexcept { return json_; }
+    // SHA-256 of the secret a request presents, remembered per shard (see
+    // secret_digests.hpp: the digest only, never anything about the key).
+    store::Sha256 digest_of(std::string_view secret) noexcept;
 
     gateway::ChannelBoard::State& channel_state(std::string_view id);
     // The pool target for a channel's base URL, resolved once per channel version.
@@ -73,6 +77,7 @@ private:
     store::Reader reader_;
     upstream::UpstreamPool& pool_;
     simdjson::ondemand::parser json_;
+    gateway::SecretDigests digests_;
     std::unordered_map<std::string, gateway::ChannelBoard::State*> states_;
     std::unordered_map<std::string, CachedTarget> targets_;
     std::uint64_t rng_ = 0x853c49e6748fea9bull;
