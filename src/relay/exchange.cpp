@@ -48,30 +48,6 @@ Attempt io_failure(int err, std::string_view what) {
     return failure(502, "upstream_error", std::string(what) + ": " + std::strerror(-err));
 }
 
-// While alive, a client that disconnects aborts the upstream socket at once, so a
-// stream whose reader is gone stops costing the upstream anything.
-// It is also what a drain that times out cuts (ClientSession::cut).
-class ClientWatch {
-public:
-    ClientWatch(ClientSession& cs, io::Socket& upstream) noexcept : cs_(cs) {
-        if (cs.socket->peer_closed()) upstream.abort();
-        auto abort_upstream = [](void* up) { static_cast<io::Socket*>(up)->abort(); };
-        cs.socket->set_on_peer_gone(abort_upstream, &upstream);
-        cs.cut = abort_upstream;
-        cs.cut_ctx = &upstream;
-    }
-    ~ClientWatch() {
-        cs_.socket->set_on_peer_gone(nullptr, nullptr);
-        cs_.cut = nullptr;
-        cs_.cut_ctx = nullptr;
-    }
-    ClientWatch(const ClientWatch&) = delete;
-    ClientWatch& operator=(const ClientWatch&) = delete;
-
-private:
-    ClientSession& cs_;
-};
-
 // Copies the request body bytes that have already arrived into out (after the head).
 void append_received_body(Inbound& in, BodyTracker& body, std::string& out) {
     while (!body.done() && !in.empty() && body.error() == http::Error::none) {
@@ -273,7 +249,7 @@ io::Task<Attempt> exchange(ClientSession& cs, RequestContext& rc, const ForwardP
         const std::uint64_t started = shard.loop().now_ms();
         Attempt result;
         {
-            ClientWatch watch(cs, *conn->socket);
+            StopWhenClientGone watch(cs, [](void* up) { static_cast<io::Socket*>(up)->abort(); }, conn->socket);
             result = co_await attempt_exchange(cs, rc, *conn, out, body, plan.retry_allowed, first_byte_deadline);
         }
         rc.upstream_ms += shard.loop().now_ms() - started;

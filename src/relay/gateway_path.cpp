@@ -226,28 +226,7 @@ Pick pick_channel_for(ShardGateway& sg, const KeyInfo& key, std::string_view mod
     }
 }
 
-// While a wait lasts, a client that disconnects interrupts it.
-// (and so does a drain that times out).
-class InterruptOnClientGone {
-public:
-    InterruptOnClientGone(ClientSession& cs, GrantWait& g) noexcept : cs_(cs) {
-        if (cs.socket->peer_closed()) g.interrupt();
-        auto interrupt = [](void* w) { static_cast<GrantWait*>(w)->interrupt(); };
-        cs.socket->set_on_peer_gone(interrupt, &g);
-        cs.cut = interrupt;
-        cs.cut_ctx = &g;
-    }
-    ~InterruptOnClientGone() {
-        cs_.socket->set_on_peer_gone(nullptr, nullptr);
-        cs_.cut = nullptr;
-        cs_.cut_ctx = nullptr;
-    }
-    InterruptOnClientGone(const InterruptOnClientGone&) = delete;
-    InterruptOnClientGone& operator=(const InterruptOnClientGone&) = delete;
-
-private:
-    ClientSession& cs_;
-};
+void interrupt_wait(void* wait) noexcept { static_cast<GrantWait*>(wait)->interrupt(); }
 
 enum class WaitEnd { granted, timed_out, client_gone };
 
@@ -274,7 +253,7 @@ io::Task<WaitEnd> wait_for_key(ClientSession& cs, RequestContext& rc, gateway::K
                                gateway::KeyLease& lease) {
     GrantWait::Result r;
     {
-        InterruptOnClientGone watch(cs, gw);
+        StopWhenClientGone watch(cs, interrupt_wait, &gw);
         r = co_await wait_with_pings(cs, rc, gw, deadline);
     }
     if (r != GrantWait::Result::granted && keys.cancel(waiter) == gateway::CancelResult::cancelled)
@@ -292,7 +271,7 @@ io::Task<WaitEnd> wait_for_token(ClientSession& cs, RequestContext& rc, gateway:
                                  gateway::TokenWaiter& waiter, GrantWait& gw, std::uint64_t deadline) {
     GrantWait::Result r;
     {
-        InterruptOnClientGone watch(cs, gw);
+        StopWhenClientGone watch(cs, interrupt_wait, &gw);
         r = co_await wait_with_pings(cs, rc, gw, deadline);
     }
     if (r == GrantWait::Result::granted) co_return WaitEnd::granted;

@@ -41,6 +41,31 @@ struct ClientSession {
     }
 };
 
+// While alive, the waiting stage's `stop(ctx)` runs when the client disconnects
+// (its socket reports the peer gone) or a drain that timed out cuts the session
+// (cut_now): the upstream exchange aborts its upstream socket, so a stream whose
+// reader is gone stops costing the upstream anything; a key-slot or token wait
+// interrupts itself. If the client is already gone, stop runs at once.
+class StopWhenClientGone {
+public:
+    StopWhenClientGone(ClientSession& cs, void (*stop)(void*), void* ctx) noexcept : cs_(cs) {
+        if (cs.socket->peer_closed()) stop(ctx);
+        cs.socket->set_on_peer_gone(stop, ctx);
+        cs.cut = stop;
+        cs.cut_ctx = ctx;
+    }
+    ~StopWhenClientGone() {
+        cs_.socket->set_on_peer_gone(nullptr, nullptr);
+        cs_.cut = nullptr;
+        cs_.cut_ctx = nullptr;
+    }
+    StopWhenClientGone(const StopWhenClientGone&) = delete;
+    StopWhenClientGone& operator=(const StopWhenClientGone&) = delete;
+
+private:
+    ClientSession& cs_;
+};
+
 // One request in flight: its parsed head (views into the session's inbound bytes,
 // valid until the head is consumed), the owned facts that outlive it, and what the
 // access log will need.
