@@ -45,6 +45,9 @@ enum class Error : std::uint8_t {
 int status_for(Error e) noexcept;
 // A short human sentence for an Error, for the JSON error body ("" never returned).
 std::string_view message_for(Error e) noexcept;
+// The reason phrase of a status line ("Too Many Requests" for 429), RFC 9110's names;
+// "Status" for a code it does not name (clients must not rely on reason phrases).
+std::string_view reason_phrase(int status) noexcept;
 
 enum class ParseStatus : std::uint8_t { complete, incomplete, error };
 

@@ -1,40 +1,16 @@
 #include "replies.hpp"
 
+#include "ringrelay/http.hpp"
 #include "ringrelay/obs/log.hpp"
 
 namespace rr::relay {
-
-std::string_view reason_phrase(int status) noexcept {
-    switch (status) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 411: return "Length Required";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Unknown";
-    }
-}
 
 void append_json_response(std::string& out, int status, std::string_view body, std::string_view request_id,
                           bool keep_alive, std::string_view extra_headers) {
     out += "HTTP/1.1 ";
     out += std::to_string(status);
     out += ' ';
-    out += reason_phrase(status);
+    out += http::reason_phrase(status);
     out += "\r\nContent-Type: application/json\r\nContent-Length: ";
     out += std::to_string(body.size());
     out += "\r\nX-Request-Id: ";

@@ -6,8 +6,6 @@
 
 namespace rr::relay {
 
-std::string_view reason_phrase(int status) noexcept;
-
 // Appends a full response: status line, Content-Type: application/json,
 // Content-Length, X-Request-Id, Connection, extra header lines, body.
 void append_json_response(std::string& out, int status, std::string_view body, std::string_view request_id,

@@ -26,8 +26,6 @@ struct HeadSpec {
     bool event_stream = false;  // adds Cache-Control: no-cache
 };
 
-std::string_view reason_phrase(int status) noexcept;
-
 void append_head(std::string& out, const HeadSpec& spec);
 
 // One chunk of a chunked body: hex size, CRLF, payload, CRLF. Empty payloads are

@@ -178,3 +178,12 @@ TEST_CASE("a response with Content-Length and Transfer-Encoding is rejected") {
           Error::bad_request);
     CHECK(error_of("HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n") == Error::bad_request);
 }
+
+TEST_CASE("reason phrases: RFC 9110's names, and a neutral word for unnamed codes") {
+    CHECK(rr::http::reason_phrase(200) == "OK");
+    CHECK(rr::http::reason_phrase(429) == "Too Many Requests");
+    CHECK(rr::http::reason_phrase(413) == "Content Too Large");
+    CHECK(rr::http::reason_phrase(504) == "Gateway Timeout");
+    CHECK(rr::http::reason_phrase(529) == "Overloaded");
+    CHECK(rr::http::reason_phrase(299) == "Status");
+}
