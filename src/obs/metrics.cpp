@@ -32,6 +32,13 @@ constexpr std::array<std::string_view, kErrorCodeCount> kErrorCodeNames = {
     "body_too_large",
     "version_not_supported",
     "not_implemented",
+    "not_found",
+    "store_unavailable",
+    "invalid_admin_token",
+    "method_not_allowed",
+    "store_error",
+    "backup_failed",
+    "unavailable",
     "other",
 };
 

@@ -26,7 +26,10 @@ UpstreamPool::~UpstreamPool() {
 }
 
 std::uint32_t UpstreamPool::add_target(const UpstreamTarget& t) {
-    const std::string key = t.key() + t.host_header;
+    // Everything the exchange takes from a target is in the key: two channels behind one
+    // address with different base paths (Azure-style deployments) are two targets, each
+    // with its own idle connections, never one target with the first one's path.
+    const std::string key = t.key() + ' ' + t.host_header + ' ' + t.base_path;
     for (std::uint32_t i = 0; i < targets_.size(); ++i)
         if (targets_[i].key == key) return i;
     targets_.push_back({t, key, {}});

@@ -210,6 +210,20 @@ class BodyAndRouting(Gateway):
         self.assertEqual(sent['messages'], [{'role': 'user', 'content': 'x'}])
         self.assertEqual(int(last_header(self.mock.last(), 'Content-Length')), len(self.mock.last()['body']))
 
+    def test_channels_on_one_host_keep_their_own_base_paths(self):
+        # Two deployments behind one host (Azure-style): same address, different paths.
+        key = self.make_key()
+        self.make_channel(name='one', url=self.mock.url + '/deployments/one', models='model-one')
+        self.make_channel(name='two', url=self.mock.url + '/deployments/two', models='model-two')
+        self.make_channel(name='host', url='http://localhost:%d' % self.mock.port, models='model-three')
+        gw = self.start_gateway(shards=1)
+        for model, path in (('model-one', '/deployments/one' + CHAT), ('model-two', '/deployments/two' + CHAT),
+                            ('model-one', '/deployments/one' + CHAT), ('model-three', CHAT)):
+            self.assertStatus(self.chat(gw, key, model=model), 200)
+            self.assertEqual(self.mock.last()['path'], path, model)
+            if model == 'model-three':
+                self.assertEqual(last_header(self.mock.last(), 'Host'), 'localhost:%d' % self.mock.port)
+
     def test_a_dead_first_channel_is_retried_on_the_next(self):
         key = self.make_key()
         self.make_channel(name='dead', url='http://127.0.0.1:%d' % harness.free_port(), priority=0)

@@ -226,6 +226,19 @@ class Metrics(Ops):
         out = subprocess.run([promtool, 'check', 'metrics'], input=resp.body, capture_output=True, timeout=30)
         self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
 
+    def test_every_error_is_counted_under_its_own_code(self):
+        gw = self.start_ops_gateway()
+        self.assertStatus(http_request(gw.port, 'GET', '/nowhere'), 404)
+        self.assertStatus(http_request(self.admin_port, 'GET', '/admin/state'), 401)
+        self.assertStatus(http_request(self.admin_port, 'DELETE', '/metrics',
+                                       headers={'Authorization': 'Bearer ' + TOKEN}), 405)
+        codes = set()
+        for name, value in self.metrics().items():
+            if name.startswith('ringrelay_rejected_total{') and value > 0:
+                codes.add(name.split('code="', 1)[1].split('"', 1)[0])
+        self.assertTrue({'not_found', 'invalid_admin_token', 'method_not_allowed'} <= codes, codes)
+        self.assertNotIn('other', codes)
+
     def test_metrics_need_the_admin_token(self):
         gw = self.start_ops_gateway()
         resp = http_request(self.admin_port, 'GET', '/metrics')

@@ -69,6 +69,14 @@ enum class ErrorCode : std::uint8_t {
     body_too_large,
     version_not_supported,
     not_implemented,
+    not_found,
+    store_unavailable,
+    // the admin listener's own
+    invalid_admin_token,
+    method_not_allowed,
+    store_error,
+    backup_failed,
+    unavailable,
     other,  // a code this enum does not list (error_code_from_name of an unknown name)
 };
 inline constexpr std::size_t kErrorCodeCount = static_cast<std::size_t>(ErrorCode::other) + 1;

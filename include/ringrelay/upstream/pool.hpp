@@ -61,7 +61,7 @@ public:
     // outlive the pool). Without one, connecting to an https target fails.
     void set_tls_client(const io::TlsClientContext* ctx) noexcept { tls_client_ = ctx; }
 
-    // Registers a target (deduplicated by address) and returns its id.
+    // Registers a target (deduplicated by address, Host and base path) and returns its id.
     std::uint32_t add_target(const UpstreamTarget& t);
     const UpstreamTarget& target(std::uint32_t id) const noexcept { return targets_[id].target; }
 
