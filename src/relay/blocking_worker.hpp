@@ -14,6 +14,8 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <string>
+#include <string_view>
 #include <thread>
 
 #include "ringrelay/common.hpp"
@@ -23,7 +25,9 @@ namespace rr::relay {
 
 class BlockingWorker {
 public:
-    BlockingWorker() : thread_([this] { work(); }) {}
+    // `name` names the thread (top -H): rr-blocking for the admin's store writes,
+    // rr-resolver for DNS lookups.
+    explicit BlockingWorker(std::string_view name = "rr-blocking") : name_(name), thread_([this] { work(); }) {}
     ~BlockingWorker() {
         {
             std::lock_guard lk(mu_);
@@ -68,7 +72,7 @@ private:
         cv_.notify_one();
     }
     void work() {
-        name_this_thread("rr-blocking");
+        name_this_thread(name_);
         std::unique_lock lk(mu_);
         for (;;) {
             cv_.wait(lk, [this] { return stopping_ || !jobs_.empty(); });
@@ -82,6 +86,7 @@ private:
         }
     }
 
+    std::string name_;
     std::mutex mu_;
     std::condition_variable cv_;
     std::deque<Job*> jobs_;

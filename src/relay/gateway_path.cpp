@@ -383,7 +383,8 @@ io::Task<bool> relay_to_channels(ClientSession& cs, RequestContext& rc, ShardGat
         ChannelChoice& ch = pick.channel;
         std::uint32_t target = 0;
         std::string error;
-        if (!sg.target_for(ch, target, error)) {
+        const bool resolved = co_await sg.targets().target_for(ch.id, ch.updated_at_ms, ch.base_url, target, error);
+        if (!resolved) {
             ChannelBoard::record_failure(*ch.state, wall_ms());
             tried.push_back(ch.id);
             last = ForwardOutcome{ForwardOutcome::retry, false, 0, 502, "upstream_error", error};
@@ -547,21 +548,6 @@ gateway::ChannelBoard::State& ShardGateway::channel_state(std::string_view id) {
     ChannelBoard::State& s = shared_.channels.state(id);
     states_.emplace(std::string(id), &s);
     return s;
-}
-
-bool ShardGateway::target_for(const ChannelChoice& c, std::uint32_t& target, std::string& error) {
-    auto it = targets_.find(c.id);
-    if (it != targets_.end() && it->second.updated_at_ms == c.updated_at_ms) {
-        target = it->second.target;
-        return true;
-    }
-    // A host name is resolved here, on the shard, once per channel version; the
-    // channel record was validated when it was written.
-    upstream::UpstreamTarget t;
-    if (!upstream::parse_target(c.base_url, t, error)) return false;
-    target = pool_.add_target(t);
-    targets_[c.id] = CachedTarget{c.updated_at_ms, target};
-    return true;
 }
 
 store::Sha256 ShardGateway::digest_of(std::string_view secret) noexcept {

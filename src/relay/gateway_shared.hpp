@@ -11,6 +11,8 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "blocking_worker.hpp"
+#include "channel_targets.hpp"
 #include "ringrelay/gateway/channel_board.hpp"
 #include "ringrelay/gateway/key_slots.hpp"
 #include "ringrelay/gateway/rate_limits.hpp"
@@ -38,6 +40,7 @@ struct GatewayShared {
     gateway::KeySlots keys;
     gateway::ChannelBoard channels;
     gateway::RateLimits limits;  // RPM, TPM, and usage not yet flushed to the store
+    BlockingWorker resolver{"rr-resolver"};  // channel host names are looked up here, never on a shard
 };
 
 // What the request path needs of a channel, copied out of its LMDB record.
@@ -53,7 +56,8 @@ struct ChannelChoice {
 
 class ShardGateway {
 public:
-    ShardGateway(GatewayShared& shared, upstream::UpstreamPool& pool) : shared_(shared), reader_(*shared.env), pool_(pool) {}
+    ShardGateway(GatewayShared& shared, io::Loop& loop, upstream::UpstreamPool& pool)
+        : shared_(shared), reader_(*shared.env), targets_(loop, pool, shared.resolver) {}
 
     GatewayShared& shared() noexcept { return shared_; }
     store::Reader& reader() noexcept { return reader_; }
@@ -63,23 +67,17 @@ public:
     store::Sha256 digest_of(std::string_view secret) noexcept;
 
     gateway::ChannelBoard::State& channel_state(std::string_view id);
-    // The pool target for a channel's base URL, resolved once per channel version.
-    // False (and error) when the URL does not resolve.
-    bool target_for(const ChannelChoice& c, std::uint32_t& target, std::string& error);
+    // The pool targets of channels' base URLs, host names looked up off the shard.
+    ChannelTargets& targets() noexcept { return targets_; }
     std::uint32_t random() noexcept;
 
 private:
-    struct CachedTarget {
-        std::int64_t updated_at_ms;
-        std::uint32_t target;
-    };
     GatewayShared& shared_;
     store::Reader reader_;
-    upstream::UpstreamPool& pool_;
     simdjson::ondemand::parser json_;
     gateway::SecretDigests digests_;
     std::unordered_map<std::string, gateway::ChannelBoard::State*> states_;
-    std::unordered_map<std::string, CachedTarget> targets_;
+    ChannelTargets targets_;
     std::uint64_t rng_ = 0x853c49e6748fea9bull;
 };
 

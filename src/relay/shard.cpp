@@ -76,7 +76,7 @@ void Shard::use_tls(const io::TlsServerContext* server, const io::TlsClientConte
 
 void Shard::add_relay_target(const upstream::UpstreamTarget& t) { relay_target_ = pool_.add_target(t); }
 
-void Shard::attach_gateway(GatewayShared& shared) { gateway_ = std::make_unique<ShardGateway>(shared, pool_); }
+void Shard::attach_gateway(GatewayShared& shared) { gateway_ = std::make_unique<ShardGateway>(shared, loop_, pool_); }
 
 void Shard::on_accept(void* ctx, int fd) {
     auto* self = static_cast<Shard*>(ctx);

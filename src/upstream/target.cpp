@@ -2,7 +2,7 @@
 
 namespace rr::upstream {
 
-bool parse_target(std::string_view url, UpstreamTarget& out, std::string& error) {
+bool parse_target(std::string_view url, UpstreamTarget& out, std::string& error, bool resolve) {
     out = UpstreamTarget{};
     std::string_view rest;
     if (url.starts_with("http://")) {
@@ -34,7 +34,7 @@ bool parse_target(std::string_view url, UpstreamTarget& out, std::string& error)
     out.host = std::string(has_port ? authority.substr(0, colon) : authority);
     out.host_header = std::string(authority);
     out.base_path = std::string(path);
-    if (!io::parse_socket_address(hostport, out.address, /*resolve=*/true)) {
+    if (!io::parse_socket_address(hostport, out.address, resolve)) {
         error = "cannot resolve upstream address '" + std::string(authority) + "'";
         return false;
     }

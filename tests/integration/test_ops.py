@@ -163,11 +163,16 @@ class AccessLog(Ops):
         log = os.path.join(self.make_tempdir(), 'access.log')
         gw = self.start_ops_gateway('--shards', '2', log_file=log)
         task_dir = '/proc/%d/task' % gw.pid
-        names = set()
-        for tid in os.listdir(task_dir):
-            with open(os.path.join(task_dir, tid, 'comm')) as f:
-                names.add(f.read().strip())
-        self.assertTrue({'rr-shard-0', 'rr-shard-1', 'rr-log-writer'} <= names, names)
+        wanted = {'rr-shard-0', 'rr-shard-1', 'rr-log-writer', 'rr-resolver'}
+
+        def names():
+            found = set()
+            for tid in os.listdir(task_dir):
+                with open(os.path.join(task_dir, tid, 'comm')) as f:
+                    found.add(f.read().strip())
+            return found
+        # Each thread names itself as it starts, which may be just after the port opens.
+        harness.wait_for(lambda: wanted <= names(), timeout=5, message='threads named %s' % sorted(wanted))
 
     def test_sigusr1_reopens_the_log_file_for_logrotate(self):
         d = self.make_tempdir()

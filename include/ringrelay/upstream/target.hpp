@@ -17,8 +17,9 @@ struct UpstreamTarget {
     std::string key() const { return (tls ? "https://" : "http://") + address.to_string(); }
 };
 
-// Parses and resolves (blocking: start-up or control path only). On failure
-// returns false and says why in error.
-bool parse_target(std::string_view url, UpstreamTarget& out, std::string& error);
+// Parses and resolves (blocking: start-up, control path or a resolver thread only).
+// With resolve false only a numeric host is accepted (never blocks): a name fails
+// like an unresolvable one. On failure returns false and says why in error.
+bool parse_target(std::string_view url, UpstreamTarget& out, std::string& error, bool resolve = true);
 
 }  // namespace rr::upstream

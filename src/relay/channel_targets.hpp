@@ -1,0 +1,70 @@
+// Where each channel's base URL points, for one shard: the upstream pool's target for
+// it, with its host name looked up OFF the shard.
+//
+// Why. A shard must never block: a DNS lookup can take the resolver's whole timeout
+// (seconds) when DNS is unwell, and every connection of the shard would wait with it.
+// So names are resolved on the resolver thread (a BlockingWorker shared by all shards)
+// while the request that needs the answer waits as a coroutine; the shard serves
+// everything else meanwhile. Numeric addresses need no lookup and never leave the shard.
+//
+// Freshness. A name's addresses change (cloud endpoints rotate them), and an address
+// kept forever is the "works again after a restart" incident. After refresh_ms the next
+// request for the channel looks the name up again; requests meanwhile keep using the
+// address known so far, and if the new lookup fails the known address stays (logged).
+// A changed channel (new updated_at) is looked up at once.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "blocking_worker.hpp"
+#include "ringrelay/io/loop.hpp"
+#include "ringrelay/io/task.hpp"
+#include "ringrelay/upstream/pool.hpp"
+#include "ringrelay/upstream/target.hpp"
+
+namespace rr::relay {
+
+class ChannelTargets {
+public:
+    // Parses a base URL and resolves its host (blocking: runs on the resolver thread).
+    using Resolve = std::function<bool(std::string_view url, upstream::UpstreamTarget& out, std::string& error)>;
+    static constexpr std::uint64_t kDefaultRefreshMs = 60'000;
+
+    ChannelTargets(io::Loop& loop, upstream::UpstreamPool& pool, BlockingWorker& resolver,
+                   Resolve resolve = default_resolve(), std::uint64_t refresh_ms = kDefaultRefreshMs);
+
+    // The pool target for the channel `id` at version `updated_at_ms` with `base_url`.
+    // False with `error` when the URL is invalid or its host does not resolve (first
+    // lookup of this version only: later failures keep the known address).
+    io::Task<bool> target_for(std::string_view id, std::int64_t updated_at_ms, std::string_view base_url,
+                              std::uint32_t& target, std::string& error);
+
+    std::uint64_t lookups() const noexcept { return lookups_; }  // sent to the resolver thread
+
+private:
+    struct Entry {
+        std::int64_t version = 0;  // the channel's updated_at_ms the target belongs to
+        std::uint32_t target = 0;
+        bool known = false;        // target holds an address for version
+        bool numeric = false;      // no DNS involved: never looked up again
+        bool refreshing = false;   // a request is looking the name up again
+        std::uint64_t looked_up_at_ms = 0;
+    };
+    static Resolve default_resolve();
+    io::Task<bool> look_up(std::string_view url, upstream::UpstreamTarget& out, std::string& error);
+    io::Task<void> refresh(Entry& e, std::string_view id, std::string_view base_url);
+
+    io::Loop& loop_;
+    upstream::UpstreamPool& pool_;
+    BlockingWorker& resolver_;
+    Resolve resolve_;
+    std::uint64_t refresh_ms_;
+    std::unordered_map<std::string, Entry> entries_;  // by channel id; never erased, so Entry& stays valid
+    std::uint64_t lookups_ = 0;
+};
+
+}  // namespace rr::relay
