@@ -14,6 +14,19 @@ ChannelTargets::Resolve ChannelTargets::default_resolve() {
     };
 }
 
+bool ChannelTargets::fresh(const Entry& e) const noexcept {
+    return e.numeric || loop_.now_ms() - e.looked_up_at_ms < refresh_ms_;
+}
+
+bool ChannelTargets::known_target(std::string_view id, std::int64_t updated_at_ms, std::uint32_t& target) const noexcept {
+    const auto it = entries_.find(id);
+    if (it == entries_.end()) return false;
+    const Entry& e = it->second;
+    if (!e.known || e.version != updated_at_ms || (!fresh(e) && !e.refreshing)) return false;
+    target = e.target;
+    return true;
+}
+
 // Runs the lookup on the resolver thread; the caller's coroutine waits, the shard does not.
 io::Task<bool> ChannelTargets::look_up(std::string_view url, upstream::UpstreamTarget& out, std::string& error) {
     ++lookups_;
@@ -25,10 +38,11 @@ io::Task<bool> ChannelTargets::look_up(std::string_view url, upstream::UpstreamT
 
 io::Task<bool> ChannelTargets::target_for(std::string_view id, std::int64_t updated_at_ms, std::string_view base_url,
                                           std::uint32_t& target, std::string& error) {
-    Entry& e = entries_[std::string(id)];
+    auto it = entries_.find(id);
+    if (it == entries_.end()) it = entries_.emplace(std::string(id), Entry{}).first;
+    Entry& e = it->second;
     if (e.known && e.version == updated_at_ms) {
-        const bool stale = !e.numeric && !e.refreshing && loop_.now_ms() - e.looked_up_at_ms >= refresh_ms_;
-        if (stale) co_await refresh(e, id, base_url);
+        if (!fresh(e) && !e.refreshing) co_await refresh(e, id, base_url);
         target = e.target;
         co_return true;
     }

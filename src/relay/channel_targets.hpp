@@ -37,6 +37,10 @@ public:
     ChannelTargets(io::Loop& loop, upstream::UpstreamPool& pool, BlockingWorker& resolver,
                    Resolve resolve = default_resolve(), std::uint64_t refresh_ms = kDefaultRefreshMs);
 
+    // The request path's fast way: the target when the channel's address is known and
+    // fresh (no coroutine, no lookup); false sends the caller to target_for().
+    bool known_target(std::string_view id, std::int64_t updated_at_ms, std::uint32_t& target) const noexcept;
+
     // The pool target for the channel `id` at version `updated_at_ms` with `base_url`.
     // False with `error` when the URL is invalid or its host does not resolve (first
     // lookup of this version only: later failures keep the known address).
@@ -63,7 +67,14 @@ private:
     BlockingWorker& resolver_;
     Resolve resolve_;
     std::uint64_t refresh_ms_;
-    std::unordered_map<std::string, Entry> entries_;  // by channel id; never erased, so Entry& stays valid
+    struct IdHash {
+        using is_transparent = void;  // find() by string_view, no std::string per request
+        std::size_t operator()(std::string_view id) const noexcept { return std::hash<std::string_view>{}(id); }
+    };
+    bool fresh(const Entry& e) const noexcept;
+
+    // By channel id; never erased, so an Entry& stays valid across a lookup's wait.
+    std::unordered_map<std::string, Entry, IdHash, std::equal_to<>> entries_;
     std::uint64_t lookups_ = 0;
 };
 

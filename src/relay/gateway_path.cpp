@@ -383,7 +383,8 @@ io::Task<bool> relay_to_channels(ClientSession& cs, RequestContext& rc, ShardGat
         ChannelChoice& ch = pick.channel;
         std::uint32_t target = 0;
         std::string error;
-        const bool resolved = co_await sg.targets().target_for(ch.id, ch.updated_at_ms, ch.base_url, target, error);
+        bool resolved = sg.targets().known_target(ch.id, ch.updated_at_ms, target);
+        if (!resolved) resolved = co_await sg.targets().target_for(ch.id, ch.updated_at_ms, ch.base_url, target, error);
         if (!resolved) {
             ChannelBoard::record_failure(*ch.state, wall_ms());
             tried.push_back(ch.id);

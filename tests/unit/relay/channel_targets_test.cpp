@@ -189,3 +189,24 @@ TEST_CASE("while one request refreshes an address, the others use the known one 
     CHECK(order[1] == "refresher");
     CHECK(f.dns.calls == 2);  // the first lookup and one refresh, not one per request
 }
+
+TEST_CASE("known_target answers without a lookup only for a known, fresh address of that version") {
+    Fixture f;
+    ChannelTargets named(f.loop, f.pool, f.resolver, f.dns.fn());                 // refresh after 60 s
+    ChannelTargets always_stale(f.loop, f.pool, f.resolver, f.dns.fn(), /*refresh_ms=*/0);
+    std::uint32_t t = 99;
+    CHECK_FALSE(named.known_target("c1", 1, t));  // never looked up
+    run(f.loop, [](Fixture& f, ChannelTargets& named, ChannelTargets& stale) -> Task<void> {
+        std::string error;
+        std::uint32_t t = 0;
+        co_await named.target_for("c1", 1, "http://upstream.example:80", t, error);
+        co_await stale.target_for("c1", 1, "http://upstream.example:80", t, error);
+        co_await stale.target_for("n1", 1, "http://127.0.0.1:80", t, error);
+        f.loop.stop();
+    }(f, named, always_stale));
+    CHECK(named.known_target("c1", 1, t));
+    CHECK(f.pool.target(t).address.to_string() == "127.0.0.1:9001");
+    CHECK_FALSE(named.known_target("c1", 2, t));        // the channel changed
+    CHECK_FALSE(always_stale.known_target("c1", 1, t));  // due for a new lookup
+    CHECK(always_stale.known_target("n1", 1, t));        // numeric: never stale
+}
