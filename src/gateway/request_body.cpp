@@ -9,6 +9,7 @@ std::string_view describe(BodyError e) noexcept {
     case BodyError::not_object: return "request body must be a JSON object";
     case BodyError::no_model: return "request body has no \"model\" field";
     case BodyError::model_not_string: return "\"model\" must be a non-empty string";
+    case BodyError::duplicate_model: return "request body has more than one \"model\" field";
     }
     return "invalid request";
 }
@@ -44,6 +45,13 @@ RequestFields read_request_fields(simdjson::ondemand::parser& parser, std::strin
             return out;
         }
         if (key == "model") {
+            // The key's model list judges one model; an upstream that reads another
+            // occurrence (JSON leaves duplicates to the reader) would run a model the
+            // key may not use. The unescaped key catches "mod\u0065l" too.
+            if (have_model) {
+                out.error = BodyError::duplicate_model;
+                return out;
+            }
             std::string_view raw = value.raw_json_token();
             std::string_view model;
             if (value.get_string().get(model) || model.empty()) {

@@ -17,6 +17,7 @@ enum class BodyError : std::uint8_t {
     not_object,        // JSON, but not an object
     no_model,          // no "model" field
     model_not_string,  // "model" is not a non-empty string
+    duplicate_model,   // "model" more than once at the top level (which one would the upstream read?)
 };
 
 // A sentence for the 400 invalid_request answer.

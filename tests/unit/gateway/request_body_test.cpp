@@ -53,3 +53,17 @@ TEST_CASE("a large body with the model at the end is read") {
     big += R"({"role":"user","content":"x"}],"model":"late"})";
     CHECK(read(big).model == "late");
 }
+
+TEST_CASE("a body with the model key twice is refused, whatever the spelling of the second") {
+    RequestFields f = read(R"({"model":"allowed","messages":[],"model":"forbidden"})");
+    CHECK(f.error == BodyError::duplicate_model);
+    CHECK(describe(f.error) == "request body has more than one \"model\" field");
+    f = read(R"({"model":"allowed","mod\u0065l":"forbidden"})");
+    CHECK(f.error == BodyError::duplicate_model);
+    f = read(R"({"model":"same","model":"same"})");
+    CHECK(f.error == BodyError::duplicate_model);
+    // Only the top level counts: a nested "model" is the upstream's business.
+    f = read(R"({"model":"allowed","tools":[{"model":"x"}],"metadata":{"model":"y"}})");
+    CHECK(f.error == BodyError::none);
+    CHECK(f.model == "allowed");
+}
