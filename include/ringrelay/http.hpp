@@ -146,6 +146,14 @@ ParseResult parse_request(std::string_view buf, RequestHead& out, const Limits& 
 ParseResult parse_response(std::string_view buf, ResponseHead& out, bool request_was_head = false,
                            const Limits& limits = {}) noexcept;
 
+// Request methods are case-sensitive (RFC 9110 9.1): "head" or "Get" are extension
+// methods of their own, never HEAD or GET. Every question "is this HEAD / GET / POST"
+// in the relay and the gateway is asked through method_of(), so there is one rule.
+enum class Method : std::uint8_t { get, head, post, put, del, patch, options, other };
+
+// The standard method the token names exactly (byte for byte), else Method::other.
+Method method_of(std::string_view token) noexcept;
+
 // ASCII case-insensitive comparison for header names and tokens.
 // Inline: it runs for several fields of every message (a call per byte pair showed
 // in the relay's profile).

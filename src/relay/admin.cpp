@@ -23,7 +23,7 @@ void note_framing(RequestContext& rc) noexcept {
     rc.version_minor = rc.head.version_minor;
     rc.keep_alive = rc.head.keep_alive;
     rc.expect_continue = rc.head.expect_continue;
-    rc.is_head = rc.head.method == "HEAD";
+    rc.is_head = http::method_of(rc.head.method) == http::Method::head;
 }
 
 // Why the request is answered without reading its body: no token, no such route,
