@@ -23,6 +23,8 @@ std::vector<FlagSpec> channel_flags(bool add) {
         {"priority", "N", "lower is tried first (default 0)"},
         {"max-concurrency", "N", "requests in flight at once, 0 = unlimited (default 0)"},
         {"timeout", "DURATION", "connect + first response byte (default 30s)"},
+        {"pass-headers", "H1,H2",
+         "client billing headers this upstream gets: OpenAI-Organization, OpenAI-Project or none (default none)"},
     };
 }
 
@@ -83,6 +85,11 @@ store::ChannelPatch channel_patch_from(const Args& args) {
         if (ms <= 0 || ms > store::kMaxTimeoutMs) throw UsageError("--timeout: must be between 1ms and 24h");
         p.timeout_ms = static_cast<std::uint32_t>(ms);
     }
+    if (auto v = args.value("pass-headers")) {
+        std::uint8_t bits = 0;
+        check_flag("pass-headers", store::parse_pass_headers(*v, bits));
+        p.pass_headers = bits;
+    }
     return p;
 }
 
@@ -100,6 +107,7 @@ void channel_text(const store::ChannelView& c, bool reveal) {
     t.add({"weight", std::to_string(c.weight())});
     t.add({"max concurrency", limit_text(c.max_concurrency())});
     t.add({"timeout", format_duration(std::chrono::milliseconds(c.timeout_ms()))});
+    t.add({"pass headers", c.pass_headers() ? store::pass_headers_text(c.pass_headers()) : std::string("none")});
     t.add({"created", time_or(c.created_at_ms(), "-")});
     t.add({"updated", time_or(c.updated_at_ms(), "-")});
     t.print();

@@ -251,7 +251,8 @@ constexpr std::string_view kKeyFields[] = {"name", "group",   "models", "max_con
                                            "rpm",  "tpm",     "quota",  "expires"};
 constexpr std::string_view kChannelFields[] = {"name",      "base_url", "api_key",  "models",
                                                "type",      "groups",   "model_map", "weight",
-                                               "priority",  "max_concurrency", "timeout", "enabled"};
+                                               "priority",  "max_concurrency", "timeout", "enabled",
+                                               "pass_headers"};
 constexpr std::string_view kRevokeFields[] = {"reason"};
 constexpr std::string_view kRotateFields[] = {"grace"};
 constexpr std::string_view kCircuitFields[] = {"state", "for"};
@@ -277,6 +278,11 @@ bool read_channel_fields(Fields& f, store::ChannelPatch& p) {
     std::optional<std::string> base_url;
     std::optional<std::string> type;
     std::optional<std::int64_t> timeout;
+    std::optional<std::vector<std::string>> pass;
+    std::uint8_t pass_bits = 0;
+    auto pass_list = [&pass_bits](std::string_view csv, std::vector<std::string>&) {
+        return store::parse_pass_headers(csv, pass_bits);
+    };
     std::string normalized;
     auto url = [&](std::string_view v) {
         store::BaseUrl parsed;
@@ -295,8 +301,9 @@ bool read_channel_fields(Fields& f, store::ChannelPatch& p) {
           f.number("weight", p.weight, 1) &&
           f.number("priority", p.priority, std::numeric_limits<std::int32_t>::min()) &&
           f.number("max_concurrency", p.max_concurrency) && f.duration("timeout", timeout) &&
-          f.boolean("enabled", p.enabled)))
+          f.boolean("enabled", p.enabled) && f.list("pass_headers", pass, pass_list, false)))
         return false;
+    if (pass) p.pass_headers = pass_bits;
     if (base_url) p.base_url = normalized;
     if (type) p.type = store::parse_channel_type(*type);
     if (timeout) {

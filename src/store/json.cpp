@@ -1,5 +1,6 @@
 // Records as JSON (CLI --json and the admin API) and the listing order.
 #include "ringrelay/store/json.hpp"
+#include "ringrelay/store/ops.hpp"
 
 #include <algorithm>
 #include <cstdio>
@@ -173,6 +174,7 @@ void channel_json(JsonWriter& j, const ChannelView& c, bool reveal) {
     j.key("enabled").boolean(c.enabled());
     j.key("max_concurrency").num(c.max_concurrency());
     j.key("timeout_ms").num(c.timeout_ms());
+    j.key("pass_headers").list(ListView(pass_headers_text(c.pass_headers())));
     j.key("created_at").time(c.created_at_ms());
     j.key("updated_at").time(c.updated_at_ms());
     if (reveal) j.key("api_key").str(c.api_key());

@@ -274,6 +274,7 @@ std::string encode_channel(std::string_view id, const ChannelSpec& spec, const B
     f.type = static_cast<std::uint8_t>(spec.type);
     f.enabled = spec.enabled ? 1 : 0;
     f.tls = url.tls ? 1 : 0;
+    f.pass_headers = spec.pass_headers;
     f.id = b.add(id);
     f.name = b.add(spec.name);
     StrRef base = b.add(url.normalized);
@@ -307,6 +308,7 @@ ChannelSpec spec_of(const ChannelView& v) {
     s.enabled = v.enabled();
     s.max_concurrency = v.max_concurrency();
     s.timeout_ms = v.timeout_ms();
+    s.pass_headers = v.pass_headers();
     return s;
 }
 

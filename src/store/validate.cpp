@@ -1,6 +1,7 @@
 // Validation of every value a writer stores. Each check returns Errc::invalid with a
 // sentence naming the value and what is accepted.
 #include <algorithm>
+#include <cctype>
 
 #include "ringrelay/store/ops.hpp"
 
@@ -162,6 +163,52 @@ Status parse_group_list(std::string_view csv, std::vector<std::string>& out) {
     return parse_list(csv, "group", validate_group, out);
 }
 
+namespace {
+
+struct PassHeaderName {
+    std::string_view name;
+    std::uint8_t bit;
+};
+constexpr PassHeaderName kPassHeaderNames[] = {
+    {"OpenAI-Organization", kPassOpenAIOrganization},
+    {"OpenAI-Project", kPassOpenAIProject},
+};
+
+bool ascii_iequals(std::string_view a, std::string_view b) noexcept {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i)
+        if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
+    return true;
+}
+
+}  // namespace
+
+Status parse_pass_headers(std::string_view csv, std::uint8_t& bits) {
+    bits = 0;
+    if (csv == "none") return {};
+    for (std::string_view item : split_list(csv)) {
+        std::uint8_t bit = 0;
+        for (const PassHeaderName& h : kPassHeaderNames)
+            if (ascii_iequals(item, h.name)) bit = h.bit;
+        if (bit == 0)
+            return invalid(cat("pass-headers: ", quoted(item),
+                               " is not a header a channel can let through: use OpenAI-Organization, "
+                               "OpenAI-Project, or none"));
+        bits |= bit;
+    }
+    return {};
+}
+
+std::string pass_headers_text(std::uint8_t bits) {
+    std::string out;
+    for (const PassHeaderName& h : kPassHeaderNames) {
+        if ((bits & h.bit) == 0) continue;
+        if (!out.empty()) out += ',';
+        out += h.name;
+    }
+    return out;
+}
+
 Status parse_model_map(std::string_view text, std::vector<std::pair<std::string, std::string>>& out) {
     out.clear();
     for (std::string_view entry : split_list(text)) {
@@ -294,11 +341,12 @@ void ChannelPatch::apply_to(ChannelSpec& spec) const {
     if (enabled) spec.enabled = *enabled;
     if (max_concurrency) spec.max_concurrency = *max_concurrency;
     if (timeout_ms) spec.timeout_ms = *timeout_ms;
+    if (pass_headers) spec.pass_headers = *pass_headers;
 }
 
 bool ChannelPatch::empty() const noexcept {
     return !name && !type && !base_url && !api_key && !groups && !models && !model_map && !weight && !priority &&
-           !enabled && !max_concurrency && !timeout_ms;
+           !enabled && !max_concurrency && !timeout_ms && !pass_headers;
 }
 
 Status validate_channel_spec(const ChannelSpec& spec) {
@@ -327,6 +375,7 @@ Status validate_channel_spec(const ChannelSpec& spec) {
     }
     if (spec.weight == 0) return invalid("weight must be at least 1");
     if (spec.timeout_ms == 0 || spec.timeout_ms > kMaxTimeoutMs) return invalid("timeout must be between 1ms and 24h");
+    if ((spec.pass_headers & ~kPassHeadersAll) != 0) return invalid("unknown pass-headers bits");
     return {};
 }
 

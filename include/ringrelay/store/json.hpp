@@ -59,7 +59,7 @@ void new_key_json(JsonWriter& j, std::string_view id, std::string_view name, std
 void rotated_key_json(JsonWriter& j, std::string_view id, std::string_view secret, std::int64_t valid_until_ms);
 
 // {"id","name","type","base_url","groups","models","model_map":{from:to},"weight",
-//  "priority","enabled","max_concurrency","timeout_ms","created_at","updated_at"}
+//  "priority","enabled","max_concurrency","timeout_ms","pass_headers":[names],"created_at","updated_at"}
 // plus "api_key" only when `reveal`.
 void channel_json(JsonWriter& j, const ChannelView& c, bool reveal);
 

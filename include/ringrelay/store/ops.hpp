@@ -62,6 +62,12 @@ Status validate_credential(std::string_view credential);
 // "a,b" -> {"a","b"} with each element validated; duplicates dropped; "" -> {}.
 Status parse_model_list(std::string_view csv, std::vector<std::string>& out);
 Status parse_group_list(std::string_view csv, std::vector<std::string>& out);
+// "OpenAI-Organization,OpenAI-Project" (names case-insensitive; "" or "none": none)
+// -> PassHeader bits; any other name is an error.
+Status parse_pass_headers(std::string_view csv, std::uint8_t& bits);
+// PassHeader bits as their header names, comma-separated; "" for none.
+std::string pass_headers_text(std::uint8_t bits);
+
 // "a=b,c=d" -> {{"a","b"},{"c","d"}}; both sides are model names; a source named
 // twice is an error.
 Status parse_model_map(std::string_view text, std::vector<std::pair<std::string, std::string>>& out);
@@ -147,6 +153,7 @@ struct ChannelSpec {
     bool enabled = true;
     std::uint32_t max_concurrency = 0;  // 0 = unlimited
     std::uint32_t timeout_ms = 30'000;
+    std::uint8_t pass_headers = 0;  // PassHeader bits: client billing headers that reach this upstream
 };
 
 struct ChannelPatch {
@@ -162,6 +169,7 @@ struct ChannelPatch {
     std::optional<bool> enabled;
     std::optional<std::uint32_t> max_concurrency;
     std::optional<std::uint32_t> timeout_ms;
+    std::optional<std::uint8_t> pass_headers;
 
     void apply_to(ChannelSpec& spec) const;
     bool empty() const noexcept;

@@ -97,7 +97,8 @@ struct [[gnu::packed]] ChannelRecordV1 {
     std::uint8_t type;  // ChannelType
     std::uint8_t enabled;
     std::uint8_t tls;  // https
-    std::uint8_t reserved[3];
+    std::uint8_t pass_headers;  // PassHeader bits: billing headers a client may set (0 in older records: none)
+    std::uint8_t reserved[2];
     // host and path_prefix point inside the base_url bytes.
     StrRef id, name, base_url, host, path_prefix, api_key, groups, models, model_map;
 };
@@ -117,6 +118,14 @@ struct [[gnu::packed]] UsageRecordV1 {
 };
 
 enum class ChannelType : std::uint8_t { openai = 1, anthropic = 2 };
+
+// Client headers that pick what a channel's account is billed for. The gateway drops
+// them from every request unless the channel lets them pass (bits of pass_headers).
+enum PassHeader : std::uint8_t {
+    kPassOpenAIOrganization = 1,  // OpenAI-Organization
+    kPassOpenAIProject = 2,       // OpenAI-Project
+};
+inline constexpr std::uint8_t kPassHeadersAll = kPassOpenAIOrganization | kPassOpenAIProject;
 
 std::string_view to_string(ChannelType t) noexcept;
 std::optional<ChannelType> parse_channel_type(std::string_view text) noexcept;
@@ -260,6 +269,7 @@ public:
     bool enabled() const noexcept { return rec_->enabled != 0; }
     std::uint32_t max_concurrency() const noexcept { return rec_->max_concurrency; }
     std::uint32_t timeout_ms() const noexcept { return rec_->timeout_ms; }
+    std::uint8_t pass_headers() const noexcept { return rec_->pass_headers & kPassHeadersAll; }  // PassHeader bits
     std::int64_t created_at_ms() const noexcept { return rec_->created_at_ms; }
     std::int64_t updated_at_ms() const noexcept { return rec_->updated_at_ms; }
 

@@ -63,7 +63,30 @@ TEST_CASE("an added channel reads back with its parsed base URL and credential")
     CHECK(c.timeout_ms() == 1500);
     CHECK(c.enabled());
     CHECK(c.weight() == 1);
+    CHECK(c.pass_headers() == 0);  // billing headers stay with the client unless allowed
     CHECK_FALSE(r.channel_by_id("c_missing").valid());
+}
+
+TEST_CASE("a channel's pass-headers survive the record, and an update can take them back") {
+    Fixture f;
+    ChannelSpec spec = channel_spec("billing", {"gpt-4o"});
+    REQUIRE(parse_pass_headers("OpenAI-Project", spec.pass_headers).ok());
+    std::string id = add(f, spec);
+    {
+        Reader r(*f.env);
+        REQUIRE(r.renew().ok());
+        ChannelView c = r.channel_by_id(id);
+        REQUIRE(c.valid());
+        CHECK(c.pass_headers() == kPassOpenAIProject);
+        CHECK(spec_of(c).pass_headers == kPassOpenAIProject);
+    }
+    ChannelPatch patch;
+    patch.pass_headers = std::uint8_t{0};
+    CHECK_FALSE(patch.empty());
+    REQUIRE(update_channel(*f.env, id, patch, f.now + 1).ok());
+    Reader r(*f.env);
+    REQUIRE(r.renew().ok());
+    CHECK(r.channel_by_id(id).pass_headers() == 0);
 }
 
 TEST_CASE("channels_for answers the channels of a (group, model), lowest priority first") {

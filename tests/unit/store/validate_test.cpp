@@ -225,3 +225,20 @@ TEST_CASE("a channel spec is checked field by field") {
               c.max_concurrency = 0;
           }) == Errc::ok);
 }
+
+TEST_CASE("pass-headers name only the billing headers, case-insensitively") {
+    std::uint8_t bits = 0xff;
+    CHECK(parse_pass_headers("OpenAI-Organization,OpenAI-Project", bits).ok());
+    CHECK(bits == (kPassOpenAIOrganization | kPassOpenAIProject));
+    CHECK(parse_pass_headers("openai-project", bits).ok());
+    CHECK(bits == kPassOpenAIProject);
+    CHECK(parse_pass_headers("none", bits).ok());
+    CHECK(bits == 0);
+    CHECK(parse_pass_headers("", bits).ok());
+    CHECK(bits == 0);
+    Status s = parse_pass_headers("OpenAI-Organization,Authorization", bits);
+    CHECK(s.code == Errc::invalid);
+    CHECK(s.message.find("Authorization") != std::string::npos);
+    CHECK(pass_headers_text(kPassOpenAIOrganization | kPassOpenAIProject) == "OpenAI-Organization,OpenAI-Project");
+    CHECK(pass_headers_text(0).empty());
+}
