@@ -132,6 +132,18 @@ void append_histogram(std::string& out, std::string_view name, std::string_view 
 
 }  // namespace
 
+std::string_view replay_reason_name(ReplayReason r) noexcept {
+    switch (r) {
+    case ReplayReason::connect_failed: return "connect_failed";
+    case ReplayReason::stale_connection: return "stale_connection";
+    case ReplayReason::upstream_refused: return "upstream_refused";
+    case ReplayReason::no_response: return "no_response";
+    case ReplayReason::upstream_failed: return "upstream_failed";
+    case ReplayReason::count_: break;
+    }
+    return "other";
+}
+
 std::string_view error_code_name(ErrorCode code) noexcept {
     const auto i = static_cast<std::size_t>(code);
     return i < kErrorCodeCount ? kErrorCodeNames[i] : kErrorCodeNames.back();
@@ -367,6 +379,14 @@ void Metrics::render_counters(std::string& out) const {
     append_sample(out, "ringrelay_enobufs_total", "", sum.enobufs);
     append_family(out, "ringrelay_cq_overflows_total", "counter", "io_uring completion queue overflows.");
     append_sample(out, "ringrelay_cq_overflows_total", "", sum.cq_overflows);
+    append_family(out, "ringrelay_upstream_replays_total", "counter",
+                  "Requests sent upstream again (same or another upstream), by reason.");
+    for (std::size_t r = 0; r < kReplayReasonCount; ++r) {
+        std::uint64_t n = 0;
+        for (const auto& s : shards_) n += s->replays_[r].value();
+        append_sample(out, "ringrelay_upstream_replays_total",
+                      label_pair("reason", replay_reason_name(static_cast<ReplayReason>(r))), n);
+    }
     append_family(out, "ringrelay_key_force_releases_total", "counter", "Key slots force-released by the admin API.");
     append_sample(out, "ringrelay_key_force_releases_total", "", force_releases_.load(std::memory_order_relaxed));
 

@@ -14,7 +14,7 @@
 namespace rr::relay {
 namespace {
 
-enum class Kind { text, count, duration, size, mode };
+enum class Kind { text, count, duration, size, mode, toggle };
 
 struct Knob {
     const char* name;  // flag name without "--"
@@ -50,6 +50,7 @@ const std::vector<Knob>& knobs() {
         {"keepalive-timeout", Kind::duration, NUMBER(keepalive_timeout_ms)},
         {"max-body", Kind::size, NUMBER(max_body)},
         {"retries", Kind::count, NUMBER(retries)},
+        {"retry-non-idempotent", Kind::toggle, NUMBER(retry_non_idempotent)},
         {"drain-timeout", Kind::duration, NUMBER(drain_timeout_ms)},
     };
     return k;
@@ -104,6 +105,14 @@ bool apply(const Knob& k, const std::string& value, const std::string& label, Se
         }
         number = value == "relay";
         break;
+    case Kind::toggle:
+        if (value == "true" || value == "on" || value == "1") {
+            number = 1;
+        } else if (value != "false" && value != "off" && value != "0") {
+            error = label + ": '" + value + "' must be true or false";
+            return false;
+        }
+        break;
     }
     k.set(s, number, value);
     return true;
@@ -138,6 +147,8 @@ bool read_config(const std::string& path, std::map<std::string, std::string>& ou
         std::string_view sv;
         if (!field.value.get(sv)) {
             out[name] = std::string(sv);
+        } else if (field.value.is_bool()) {
+            out[name] = field.value.get_bool().value_unsafe() ? "true" : "false";
         } else if (field.value.is_uint64() || field.value.is_int64()) {
             std::ostringstream os;
             os << field.value;
@@ -161,7 +172,7 @@ const char* serve_usage() {
            "                       [--upstream-queue-timeout 30s] [--upstream-timeout 30s]\n"
            "                       [--stream-idle-timeout 120s] [--header-timeout 10s]\n"
            "                       [--keepalive-timeout 75s] [--max-body 8MiB] [--retries 2]\n"
-           "                       [--drain-timeout 30s]\n"
+           "                       [--retry-non-idempotent false] [--drain-timeout 30s]\n"
            "Every flag may also come from RINGRELAY_<FLAG> (e.g. RINGRELAY_UPSTREAM_MAX_CONCURRENT)\n"
            "or from the --config JSON file (keys are flag names); flags win over both.\n";
 }

@@ -140,6 +140,20 @@ inline constexpr ChannelIndex kMaxChannels = 4096;
 
 class Metrics;
 
+// Why a request went to an upstream a second time (ringrelay_upstream_replays_total).
+// The first three are replays the upstream provably never acted on; the last two
+// happen only for idempotent methods or with --retry-non-idempotent.
+enum class ReplayReason : std::uint8_t {
+    connect_failed,    // no connection, so no byte of the request was written
+    stale_connection,  // a pooled connection was found closed before the request was accepted
+    upstream_refused,  // the upstream itself answered 429 or 503
+    no_response,       // the request went out and the connection closed without an answer
+    upstream_failed,   // any other failure (timeout, 5xx, cut-short answer): the upstream may have run it
+    count_
+};
+inline constexpr std::size_t kReplayReasonCount = static_cast<std::size_t>(ReplayReason::count_);
+std::string_view replay_reason_name(ReplayReason r) noexcept;
+
 // Totals of one shard (for /admin/state): read by any thread, summed by none.
 struct ShardTotals {
     std::uint64_t requests = 0;
@@ -180,6 +194,7 @@ public:
     void connection_closed() noexcept { connections_active_.sub(); }
     void count_upstream_connection() noexcept { upstream_connections_.add(); }
     void count_upstream_request() noexcept { upstream_requests_.add(); }
+    void count_upstream_replay(ReplayReason r) noexcept { replays_[static_cast<std::size_t>(r)].add(); }
     // The loop's own running totals (io::LoopStats enobufs / cq_overflows): copied in
     // whenever convenient (e.g. once per loop iteration or per request).
     void set_io_counters(std::uint64_t enobufs, std::uint64_t cq_overflows) noexcept {
@@ -226,6 +241,7 @@ private:
     SingleWriterCounter upstream_requests_;
     SingleWriterCounter enobufs_;
     SingleWriterCounter cq_overflows_;
+    std::array<SingleWriterCounter, kReplayReasonCount> replays_;
     std::unordered_map<std::string, ChannelIndex, TransparentHash, std::equal_to<>> channel_cache_;  // writer-private
 };
 

@@ -34,6 +34,10 @@ struct ServeSettings {
     std::uint64_t keepalive_timeout_ms = 75'000;
     std::uint64_t max_body = 8ull << 20;
     std::uint32_t retries = 2;
+    // Send a non-idempotent request (POST, PATCH) again after the upstream may have
+    // read it (no answer, timeout, 5xx, cut short). Off: only when it provably did not
+    // (connect failed, pooled connection found closed, its own 429/503).
+    bool retry_non_idempotent = false;
     std::uint64_t drain_timeout_ms = 30'000;
 };
 

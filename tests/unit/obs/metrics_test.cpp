@@ -213,6 +213,23 @@ TEST_CASE("shard gauges and counters: connections, upstream reuse, io counters, 
     CHECK(m.shard(1).totals().upstream_requests == 10);
 }
 
+TEST_CASE("upstream replays are summed over shards per reason, every reason present from the start") {
+    Metrics m(2, "v");
+    Exposition e = scrape(m);
+    for (std::size_t r = 0; r < kReplayReasonCount; ++r) {
+        const std::string reason(replay_reason_name(static_cast<ReplayReason>(r)));
+        INFO(reason);
+        CHECK(e.value("ringrelay_upstream_replays_total", {{"reason", reason}}) == 0);
+    }
+    m.shard(0).count_upstream_replay(ReplayReason::connect_failed);
+    m.shard(1).count_upstream_replay(ReplayReason::connect_failed);
+    m.shard(1).count_upstream_replay(ReplayReason::upstream_refused);
+    e = scrape(m);
+    CHECK(e.value("ringrelay_upstream_replays_total", {{"reason", "connect_failed"}}) == 2);
+    CHECK(e.value("ringrelay_upstream_replays_total", {{"reason", "upstream_refused"}}) == 1);
+    CHECK(e.value("ringrelay_upstream_replays_total", {{"reason", "no_response"}}) == 0);
+}
+
 TEST_CASE("every family of SPEC.md section 5 is declared with HELP and TYPE") {
     Metrics m(1, "v");
     const Exposition e = scrape(m);
@@ -232,6 +249,7 @@ TEST_CASE("every family of SPEC.md section 5 is declared with HELP and TYPE") {
         {"ringrelay_access_log_dropped_total", "counter"},
         {"ringrelay_upstream_connections_total", "counter"},
         {"ringrelay_upstream_requests_total", "counter"},
+        {"ringrelay_upstream_replays_total", "counter"},
         {"ringrelay_enobufs_total", "counter"},
         {"ringrelay_cq_overflows_total", "counter"},
         {"ringrelay_build_info", "gauge"},

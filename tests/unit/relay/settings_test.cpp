@@ -85,6 +85,26 @@ TEST_CASE("bad values are usage errors that name the flag") {
     CHECK_FALSE(resolve({"--mode", "relay"}, s, err, usage));  // relay needs --upstream
     CHECK(err.find("--upstream") != std::string::npos);
     CHECK_FALSE(resolve({"--max-body"}, s, err, usage));
+    CHECK_FALSE(resolve({"--retry-non-idempotent", "maybe"}, s, err, usage));
+    CHECK(err.find("--retry-non-idempotent") != std::string::npos);
+}
+
+TEST_CASE("wider retries of non-idempotent requests are off unless asked for") {
+    ServeSettings s;
+    std::string err;
+    bool usage = false;
+    REQUIRE(resolve({}, s, err, usage));
+    CHECK_FALSE(s.retry_non_idempotent);
+    REQUIRE(resolve({"--retry-non-idempotent", "true"}, s, err, usage));
+    CHECK(s.retry_non_idempotent);
+    ServeSettings off;
+    REQUIRE(resolve({"--retry-non-idempotent=false"}, off, err, usage));
+    CHECK_FALSE(off.retry_non_idempotent);
+    const std::string path = write_config("{\"retry_non_idempotent\": true}");
+    ServeSettings from_file;
+    REQUIRE(resolve({"--config", path}, from_file, err, usage));
+    CHECK(from_file.retry_non_idempotent);
+    std::remove(path.c_str());
 }
 
 TEST_CASE("an unknown key in the config file is an error, not ignored") {
