@@ -26,7 +26,7 @@ void append_field(std::string& out, std::string_view name, std::string_view valu
 // case-insensitive compares against a dozen names cost more than the parse itself.
 enum class Field : std::uint8_t {
     other, hop_by_hop, connection, host, request_id, expect, forwarded_for, authorization, api_key,
-    content_length, accept_encoding
+    content_length, accept_encoding, openai_organization, openai_project
 };
 
 Field classify(std::string_view n) noexcept {
@@ -42,14 +42,18 @@ Field classify(std::string_view n) noexcept {
         return iequals(n, "keep-alive") ? Field::hop_by_hop : Field::other;
     case 12: return iequals(n, "x-request-id") ? Field::request_id : Field::other;
     case 13: return iequals(n, "authorization") ? Field::authorization : Field::other;
-    case 14: return iequals(n, "content-length") ? Field::content_length : Field::other;
+    case 14:
+        if (iequals(n, "content-length")) return Field::content_length;
+        return iequals(n, "openai-project") ? Field::openai_project : Field::other;
     case 15:
         if (iequals(n, "x-forwarded-for")) return Field::forwarded_for;
         return iequals(n, "accept-encoding") ? Field::accept_encoding : Field::other;
     case 16: return iequals(n, "proxy-connection") ? Field::hop_by_hop : Field::other;
     case 17: return iequals(n, "transfer-encoding") ? Field::hop_by_hop : Field::other;
     case 18: return iequals(n, "proxy-authenticate") ? Field::hop_by_hop : Field::other;
-    case 19: return iequals(n, "proxy-authorization") ? Field::hop_by_hop : Field::other;
+    case 19:
+        if (iequals(n, "proxy-authorization")) return Field::hop_by_hop;
+        return iequals(n, "openai-organization") ? Field::openai_organization : Field::other;
     default: return Field::other;
     }
 }
@@ -105,7 +109,8 @@ void capture_request(CapturedRequest& out, const http::RequestHead& h, const Pee
     const ConnectionNamed named(h.fields());
     for (std::size_t i = 0; i < h.header_count; ++i) {
         const http::Header& f = h.headers[i];
-        switch (classify(f.name)) {
+        const Field kind = classify(f.name);
+        switch (kind) {
         case Field::hop_by_hop:
         case Field::connection:
         case Field::host:
@@ -123,6 +128,12 @@ void capture_request(CapturedRequest& out, const http::RequestHead& h, const Pee
         case Field::accept_encoding:
             if (replace_body) continue;
             break;
+        case Field::openai_organization:
+        case Field::openai_project:
+            if (named.names(f.name, h.fields())) continue;
+            if (!strip_client_auth) break;  // relay mode: an end-to-end field like any other
+            append_field(kind == Field::openai_project ? out.openai_project : out.openai_organization, f.name, f.value);
+            continue;
         case Field::other:
             if (named.names(f.name, h.fields())) continue;
             break;
@@ -172,7 +183,9 @@ void append_client_head(std::string& out, const http::ResponseHead& r, ClientFra
         const http::Header& f = r.headers[i];
         const Field kind = classify(f.name);
         if (kind == Field::hop_by_hop || kind == Field::connection || kind == Field::request_id) continue;
-        if (kind == Field::other && named.names(f.name, r.fields())) continue;
+        const bool end_to_end = kind == Field::other || kind == Field::openai_organization ||
+                                kind == Field::openai_project;  // the latter two pass in responses
+        if (end_to_end && named.names(f.name, r.fields())) continue;
         append_field(out, f.name, f.value);
     }
     append_field(out, "X-Request-Id", request_id);

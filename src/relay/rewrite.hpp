@@ -18,9 +18,16 @@ struct CapturedRequest {
     std::string line;            // "METHOD /target?query"
     std::size_t method_len = 0;  // line[0, method_len) is the method
     std::string fields;          // end-to-end fields + X-Forwarded-For + X-Request-Id, "Name: value\r\n" each
+    // Gateway only: the client's billing headers, kept out of `fields` ("Name: value\r\n"
+    // lines as sent, usually empty). They pick what the channel's account is billed
+    // for, so only a channel that lets them pass adds them (its pass_headers).
+    std::string openai_organization;
+    std::string openai_project;
     void clear() noexcept {
         line.clear();
         fields.clear();
+        openai_organization.clear();
+        openai_project.clear();
         method_len = 0;
     }
 };
@@ -28,10 +35,11 @@ struct CapturedRequest {
 // Fills out from h: hop-by-hop fields (and those Connection names), Host, Expect and
 // the client's X-Request-Id dropped; X-Forwarded-For extended with the peer; ours
 // X-Request-Id added. strip_client_auth drops Authorization and x-api-key (the
-// gateway sets the channel's own); replace_body drops Content-Length (the gateway
-// sends a body of its own length). The gateway passes both, and also drops
-// Accept-Encoding: it reads token usage from the response as it passes, which a
-// compressed body would hide (and with it TPM and quota).
+// gateway sets the channel's own) and moves OpenAI-Organization / OpenAI-Project
+// out of the fields into their own members (the channel decides); replace_body drops
+// Content-Length (the gateway sends a body of its own length). The gateway passes
+// both, and also drops Accept-Encoding: it reads token usage from the response as it
+// passes, which a compressed body would hide (and with it TPM and quota).
 void capture_request(CapturedRequest& out, const http::RequestHead& h, const PeerAddress& peer,
                      std::string_view request_id, bool strip_client_auth, bool replace_body);
 

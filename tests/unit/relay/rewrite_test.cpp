@@ -118,3 +118,26 @@ TEST_CASE("client request ids are kept only when short and printable") {
     CHECK_FALSE(acceptable_request_id(std::string(129, 'a')));
     CHECK_FALSE(acceptable_request_id("ctl\x01"));
 }
+
+TEST_CASE("the gateway keeps the client's billing headers out of the fields; relay mode passes them") {
+    const std::string raw =
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\nOpenAI-Organization: org-client\r\n"
+        "openai-project: proj-client\r\nOpenAI-Beta: assistants=v2\r\nContent-Length: 2\r\n\r\n{}";
+    http::RequestHead h;
+    REQUIRE(http::parse_request(raw, h).status == http::ParseStatus::complete);
+    CapturedRequest gateway;
+    capture_request(gateway, h, peer_v4(), "rid-1", /*strip_client_auth=*/true, /*replace_body=*/true);
+    CHECK(gateway.fields.find("org-client") == std::string::npos);
+    CHECK(gateway.fields.find("proj-client") == std::string::npos);
+    CHECK(gateway.fields.find("OpenAI-Beta: assistants=v2\r\n") != std::string::npos);
+    CHECK(gateway.openai_organization == "OpenAI-Organization: org-client\r\n");
+    CHECK(gateway.openai_project == "openai-project: proj-client\r\n");
+    CapturedRequest relay;
+    capture_request(relay, h, peer_v4(), "rid-1", false, false);
+    CHECK(relay.fields.find("OpenAI-Organization: org-client\r\n") != std::string::npos);
+    CHECK(relay.fields.find("openai-project: proj-client\r\n") != std::string::npos);
+    CHECK(relay.openai_organization.empty());
+    gateway.clear();
+    CHECK(gateway.openai_organization.empty());
+    CHECK(gateway.openai_project.empty());
+}
