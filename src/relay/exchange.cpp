@@ -26,6 +26,10 @@ struct Attempt {
     std::string message;
     bool client_keep_alive = false;
     bool upstream_reusable = false;
+    // The upstream provably did not read the request: sending it again anywhere
+    // cannot run it twice. Why, for ringrelay_upstream_replays_total if it is.
+    bool unread = false;
+    obs::ReplayReason reason = obs::ReplayReason::upstream_failed;
 };
 
 Attempt ended(Attempt::Kind kind) {
@@ -46,6 +50,28 @@ Attempt failure(int status, std::string_view code, std::string message) {
 Attempt io_failure(int err, std::string_view what) {
     if (err == -ETIMEDOUT) return failure(504, "upstream_timeout", "upstream timed out");
     return failure(502, "upstream_error", std::string(what) + ": " + std::strerror(-err));
+}
+
+// An attempt that ended before the upstream could have read the request.
+Attempt unread(Attempt a, obs::ReplayReason why) {
+    a.unread = true;
+    a.reason = why;
+    return a;
+}
+
+// May the request go to an upstream again after one that may have read it? RFC 9110
+// 9.2.2: only an idempotent method, unless the operator allows more
+// (--retry-non-idempotent): a POST may have run, and been billed, already.
+bool replay_after_read(const RequestContext& rc, const ServeSettings& st) noexcept {
+    return rc.idempotent || st.retry_non_idempotent;
+}
+
+// Whether an upstream's answer with this status is handed back for another upstream
+// instead of relayed. 429 and 503 are the upstream's own "not now": it did not run
+// the request. Another 5xx may come after it ran, so only when replay_after_read.
+bool refused_status(int status, bool after_read) noexcept {
+    if (status == 429 || status == 503) return true;
+    return after_read && status >= 500;
 }
 
 // Copies the request body bytes that have already arrived into out (after the head).
@@ -148,8 +174,11 @@ io::Task<Attempt> attempt_exchange(ClientSession& cs, RequestContext& rc, upstre
 
     const int s = co_await up.send(out, loop.now_ms() + st.stream_idle_timeout_ms);
     if (s < 0) {
+        // The connection refused the request before it was all accepted (a pooled one
+        // the upstream had closed, or a reset): the upstream cannot have run it.
         if (up.aborted()) co_return ended(Attempt::client_gone);
-        co_return conn.reused ? ended(Attempt::stale) : io_failure(s, "sending to upstream failed");
+        if (conn.reused) co_return unread(ended(Attempt::stale), obs::ReplayReason::stale_connection);
+        co_return unread(io_failure(s, "sending to upstream failed"), obs::ReplayReason::connect_failed);
     }
     if (Attempt a = co_await stream_request_body(cs, rc, up, body); a.kind != Attempt::done) co_return a;
 
@@ -166,15 +195,20 @@ io::Task<Attempt> attempt_exchange(ClientSession& cs, RequestContext& rc, upstre
     case HeadOutcome::closed:
     case HeadOutcome::failed:
         if (up.aborted()) co_return ended(Attempt::client_gone);
-        if (!hr.got_bytes && conn.reused) co_return ended(Attempt::stale);
+        if (!hr.got_bytes && conn.reused) {  // sent, then closed unanswered: it may have read it
+            Attempt a = ended(Attempt::stale);
+            a.reason = obs::ReplayReason::no_response;
+            co_return a;
+        }
         if (hr.outcome == HeadOutcome::closed)
             co_return failure(502, "upstream_error", "upstream closed the connection before responding");
         co_return io_failure(hr.io_error, "upstream connection failed");
     }
 
-    if (retry_allowed && (resp.status >= 500 || resp.status == 429)) {
+    if (retry_allowed && refused_status(resp.status, replay_after_read(rc, st))) {
         Attempt refused = ended(Attempt::refused);  // another upstream may do better
         refused.status = resp.status;
+        if (resp.status == 429 || resp.status == 503) refused = unread(refused, obs::ReplayReason::upstream_refused);
         co_return refused;
     }
     if (rc.stream_started && (resp.status < 200 || resp.status >= 300))
@@ -227,7 +261,9 @@ io::Task<Attempt> attempt_exchange(ClientSession& cs, RequestContext& rc, upstre
 }
 
 // Tries the exchange, once more on a fresh connection when a pooled one turns out
-// to have died before answering (and the whole request is still at hand).
+// to have died before answering (and the whole request is still at hand): always
+// when it died before accepting the request, after the request went out only when
+// replay_after_read allows it.
 io::Task<Attempt> exchange(ClientSession& cs, RequestContext& rc, const ForwardPlan& plan, std::string& out,
                            BodyTracker& body, bool replayable) {
     Shard& shard = cs.shard;
@@ -240,8 +276,10 @@ io::Task<Attempt> exchange(ClientSession& cs, RequestContext& rc, const ForwardP
         if (conn == nullptr) {
             const upstream::Acquired a = co_await pool.connect(target, first_byte_deadline);
             if (a.conn == nullptr) {
-                if (a.reason.empty() || a.error == -ETIMEDOUT) co_return io_failure(a.error, "cannot connect to upstream");
-                co_return failure(502, "upstream_error", a.reason);  // e.g. the TLS handshake's own reason
+                if (a.reason.empty() || a.error == -ETIMEDOUT)
+                    co_return unread(io_failure(a.error, "cannot connect to upstream"), obs::ReplayReason::connect_failed);
+                // e.g. the TLS handshake's own reason
+                co_return unread(failure(502, "upstream_error", a.reason), obs::ReplayReason::connect_failed);
             }
             conn = a.conn;
         }
@@ -258,12 +296,18 @@ io::Task<Attempt> exchange(ClientSession& cs, RequestContext& rc, const ForwardP
             co_return result;
         }
         pool.discard(conn);
-        if (result.kind == Attempt::stale && replayable && attempt == 0) {
+        if (result.kind == Attempt::stale && replayable && attempt == 0 &&
+            (result.unread || replay_after_read(rc, shard.settings()))) {
             ++shard.counters().upstream_retries;
+            if (obs::ShardMetrics* m = shard.obs().metrics) m->count_upstream_replay(result.reason);
             continue;
         }
-        if (result.kind == Attempt::stale)
-            co_return failure(502, "upstream_error", "upstream closed the connection before responding");
+        if (result.kind == Attempt::stale) {
+            Attempt closed = failure(502, "upstream_error", "upstream closed the connection before responding");
+            closed.unread = result.unread;
+            closed.reason = result.reason;
+            co_return closed;
+        }
         co_return result;
     }
 }
@@ -284,7 +328,10 @@ void capture_head(ClientSession& cs, RequestContext& rc, bool strip_client_auth,
     rc.version_minor = h.version_minor;
     rc.keep_alive = h.keep_alive;
     rc.expect_continue = h.expect_continue;
-    rc.is_head = http::iequals(h.method, "HEAD");
+    const http::Method method = http::method_of(h.method);  // case-sensitive (RFC 9110 9.1)
+    rc.is_head = method == http::Method::head;
+    rc.idempotent = method == http::Method::get || method == http::Method::head || method == http::Method::put ||
+                    method == http::Method::del || method == http::Method::options;
 }
 
 namespace {
@@ -295,9 +342,11 @@ ForwardOutcome answered(bool keep_alive) {
     return o;
 }
 
-ForwardOutcome retry_with(int upstream_status, int status, std::string_view code, std::string message) {
+ForwardOutcome retry_with(obs::ReplayReason reason, int upstream_status, int status, std::string_view code,
+                          std::string message) {
     ForwardOutcome o;
     o.kind = ForwardOutcome::retry;
+    o.replay_reason = reason;
     o.upstream_status = upstream_status;
     o.status = status;
     o.code = code;
@@ -310,13 +359,15 @@ ForwardOutcome retry_with(int upstream_status, int status, std::string_view code
 io::Task<ForwardOutcome> settle_failure(ClientSession& cs, RequestContext& rc, const ForwardPlan& plan,
                                         const Attempt& a, bool request_complete) {
     Shard& shard = cs.shard;
+    const bool after_read = replay_after_read(rc, shard.settings());
     switch (a.kind) {
     case Attempt::done:
         co_return answered(a.client_keep_alive);
-    case Attempt::refused:
-        co_return retry_with(a.status, 502, "upstream_error", "upstream answered " + std::to_string(a.status));
+    case Attempt::refused:  // attempt_exchange hands one back only when it may go elsewhere
+        co_return retry_with(a.reason, a.status, 502, "upstream_error", "upstream answered " + std::to_string(a.status));
     case Attempt::failed:
-        if (plan.retry_allowed && a.status != 408) co_return retry_with(0, a.status, a.code, a.message);
+        if (plan.retry_allowed && a.status != 408 && (a.unread || after_read))
+            co_return retry_with(a.reason, 0, a.status, a.code, a.message);
         if (rc.stream_started) co_return answered(co_await end_stream_with_error(cs, rc, a.status, a.code, a.message));
         if (rc.response_started) co_return answered(false);
         co_return answered(co_await send_error(cs, rc, a.status, a.code, a.message, rc.keep_alive && request_complete));
@@ -326,8 +377,8 @@ io::Task<ForwardOutcome> settle_failure(ClientSession& cs, RequestContext& rc, c
         co_return answered(false);
     case Attempt::stale:
     case Attempt::truncated:
-        if (plan.retry_allowed && !rc.upstream_body_sent)
-            co_return retry_with(0, 502, "upstream_error", "upstream response was cut short");
+        if (plan.retry_allowed && !rc.upstream_body_sent && (a.unread || after_read))
+            co_return retry_with(a.reason, 0, 502, "upstream_error", "upstream response was cut short");
         if (rc.stream_started && !rc.upstream_body_sent)
             co_return answered(co_await end_stream_with_error(cs, rc, 502, "upstream_error", "upstream response was cut short"));
         if (rc.response_started) co_return answered(false);  // the client sees the cut as a closed connection

@@ -1,11 +1,13 @@
 // The gateway's request path, stage by stage as DESIGN.md draws it:
-//   route -> auth (key in LMDB) -> block list -> key slot -> body + model
-//   -> channel pick -> global token -> upstream (retrying other channels) -> release
+//   route -> auth (key in LMDB) -> block list -> limits -> body + model -> key slot
+//   -> global token -> channel pick -> upstream (retrying other channels) -> release
+// The token comes before the pick: a request waiting for a token holds no channel slot.
 // Every slot, token and channel count is an RAII guard in this frame, so every way
 // out of serve_gateway() gives it back.
 #include <time.h>
 
 #include <array>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -39,8 +41,9 @@ std::int64_t wall_ms() noexcept {
 enum class Route { relay, models, readyz, not_found };
 
 Route route_of(const http::RequestHead& h) noexcept {
-    if (h.path == "/readyz" && (h.method == "GET" || h.method == "HEAD")) return Route::readyz;
-    if (h.path == "/v1/models" && h.method == "GET") return Route::models;
+    const http::Method m = http::method_of(h.method);
+    if (h.path == "/readyz" && (m == http::Method::get || m == http::Method::head)) return Route::readyz;
+    if (h.path == "/v1/models" && m == http::Method::get) return Route::models;
     if (h.path.starts_with("/v1/")) return Route::relay;
     return Route::not_found;
 }
@@ -186,6 +189,7 @@ void fill_choice(ChannelChoice& c, const store::ChannelView& v, std::string_view
     c.upstream_model.assign(v.model_map().map(model));
     c.updated_at_ms = v.updated_at_ms();
     c.timeout_ms = v.timeout_ms();
+    c.pass_headers = v.pass_headers();
 }
 
 Pick pick_channel_for(ShardGateway& sg, const KeyInfo& key, std::string_view model, const std::vector<std::string>& tried) {
@@ -226,6 +230,23 @@ Pick pick_channel_for(ShardGateway& sg, const KeyInfo& key, std::string_view mod
     }
 }
 
+// What a pick could come to once a token is in hand, without taking a slot: no
+// channel serves the model (not_found), every one that does is disabled or
+// open-circuit (none_usable), or one may take it (chosen). Saturation is not judged:
+// slots are taken only after the token, and in-flight requests give theirs back
+// before their token. Read only on the slow paths (no token at once).
+Pick::Kind channel_outlook(ShardGateway& sg, const KeyInfo& key, std::string_view model) {
+    store::ReadScope scope(sg.reader());
+    if (!scope.ok()) return Pick::none_usable;
+    std::array<store::ChannelView, kMaxCandidates> views;
+    const std::size_t n = std::min(sg.reader().channels_for(key.group, model, views), kMaxCandidates);
+    if (n == 0) return Pick::not_found;
+    const std::int64_t now = wall_ms();
+    for (std::size_t i = 0; i < n; ++i)
+        if (views[i].enabled() && !ChannelBoard::circuit_open(sg.channel_state(views[i].id()), now)) return Pick::chosen;
+    return Pick::none_usable;
+}
+
 void interrupt_wait(void* wait) noexcept { static_cast<GrantWait*>(wait)->interrupt(); }
 
 enum class WaitEnd { granted, timed_out, client_gone };
@@ -247,39 +268,53 @@ io::Task<GrantWait::Result> wait_with_pings(ClientSession& cs, RequestContext& r
     }
 }
 
-// Waits for the key slot the KeySlots queued us for; on success *lease is ours.
+WaitEnd given_up(GrantWait::Result r) noexcept {
+    return r == GrantWait::Result::timed_out ? WaitEnd::timed_out : WaitEnd::client_gone;
+}
+
+// Waits for the key slot the KeySlots queued us for; on success slot holds it. A
+// grant that wins the race against our cancel is ours too: it lands in a guard
+// that gives it back as the wait returns, so no way out can forget it.
 io::Task<WaitEnd> wait_for_key(ClientSession& cs, RequestContext& rc, gateway::KeySlots& keys,
                                gateway::KeyWaiter& waiter, GrantWait& gw, std::uint64_t deadline,
-                               gateway::KeyLease& lease) {
+                               gateway::KeySlotGuard& slot) {
     GrantWait::Result r;
     {
         StopWhenClientGone watch(cs, interrupt_wait, &gw);
         r = co_await wait_with_pings(cs, rc, gw, deadline);
     }
     if (r != GrantWait::Result::granted && keys.cancel(waiter) == gateway::CancelResult::cancelled)
-        co_return r == GrantWait::Result::timed_out ? WaitEnd::timed_out : WaitEnd::client_gone;
+        co_return given_up(r);
     if (r != GrantWait::Result::granted) co_await gw.arrival();  // lost the race: the grant is coming
-    lease = waiter.lease();
-    if (r != GrantWait::Result::granted) {
-        keys.release(lease);
-        co_return r == GrantWait::Result::timed_out ? WaitEnd::timed_out : WaitEnd::client_gone;
-    }
+    gateway::KeySlotGuard granted(keys, waiter.lease());
+    if (r != GrantWait::Result::granted) co_return given_up(r);  // granted gives the lost race's slot back
+    slot = std::move(granted);
+    co_return WaitEnd::granted;
+}
+
+// Ends a queued token acquire whose wait ended with r; on granted, token holds it.
+// As for the key slot, a grant that wins the race against our cancel lands in a
+// guard that gives it back.
+io::Task<WaitEnd> settle_token_wait(GrantWait::Result r, gateway::TokenPool& tokens, gateway::TokenWaiter& waiter,
+                                    GrantWait& gw, gateway::TokenGuard& token) {
+    if (r != GrantWait::Result::granted && tokens.cancel(waiter) == gateway::CancelResult::cancelled)
+        co_return given_up(r);
+    if (r != GrantWait::Result::granted) co_await gw.arrival();  // lost the race: the grant is coming
+    gateway::TokenGuard granted(tokens);
+    if (r != GrantWait::Result::granted) co_return given_up(r);  // granted gives the lost race's token back
+    token = std::move(granted);
     co_return WaitEnd::granted;
 }
 
 io::Task<WaitEnd> wait_for_token(ClientSession& cs, RequestContext& rc, gateway::TokenPool& tokens,
-                                 gateway::TokenWaiter& waiter, GrantWait& gw, std::uint64_t deadline) {
+                                 gateway::TokenWaiter& waiter, GrantWait& gw, std::uint64_t deadline,
+                                 gateway::TokenGuard& token) {
     GrantWait::Result r;
     {
         StopWhenClientGone watch(cs, interrupt_wait, &gw);
         r = co_await wait_with_pings(cs, rc, gw, deadline);
     }
-    if (r == GrantWait::Result::granted) co_return WaitEnd::granted;
-    if (tokens.cancel(waiter) == gateway::CancelResult::lost_race) {
-        co_await gw.arrival();
-        tokens.release();
-    }
-    co_return r == GrantWait::Result::timed_out ? WaitEnd::timed_out : WaitEnd::client_gone;
+    co_return co_await settle_token_wait(r, tokens, waiter, gw, token);
 }
 
 enum class BodyEnd { complete, rejected, client_gone };
@@ -358,26 +393,66 @@ io::Task<bool> answer_readyz(ClientSession& cs, RequestContext& rc, ShardGateway
                                          : "{\"status\":\"not ready\",\"reason\":\"no enabled channel\"}");
 }
 
-// Channel pick, token, upstream; other channels tried while nothing reached the
-// client. body is the (possibly model-rewritten) request body.
+// 404 model_not_found or 503 no_available_channel for a pick that found no channel.
+io::Task<bool> reject_pick(ClientSession& cs, RequestContext& rc, Pick::Kind kind, const std::string& model) {
+    if (kind == Pick::not_found) {
+        const std::string message = "no channel serves model " + model;
+        co_return co_await reject(cs, rc, 404, "model_not_found", message, true);
+    }
+    const std::string message = "no available channel for model " + model;
+    co_return co_await reject(cs, rc, 503, "no_available_channel", message, true);
+}
+
+// The global token, taken before any channel slot: a request waiting here holds no
+// channel's max_concurrency (a queue of them would turn newcomers away with 503
+// no_available_channel for up to the queue timeout), and the channel is picked with
+// the token in hand, so the pick is fresh. A model no channel could take is answered
+// without a wait. Returns nullopt with token held, else the answer given (keep-alive).
+io::Task<std::optional<bool>> take_token(ClientSession& cs, RequestContext& rc, ShardGateway& sg, const KeyInfo& key,
+                                         const gateway::RequestFields& fields, gateway::TokenGuard& token) {
+    Shard& shard = cs.shard;
+    const ServeSettings& st = shard.settings();
+    gateway::TokenPool& tokens = sg.shared().tokens;
+    GrantWait gw(shard.loop());
+    gateway::TokenWaiter waiter(&GrantWait::on_grant, &gw);
+    const gateway::TokenStatus status = tokens.acquire(waiter);
+    if (status == gateway::TokenStatus::granted) {
+        token = gateway::TokenGuard(tokens);
+        co_return std::nullopt;
+    }
+    const Pick::Kind outlook = channel_outlook(sg, key, fields.model);
+    if (outlook != Pick::chosen) {
+        if (status == gateway::TokenStatus::queued)
+            co_await settle_token_wait(GrantWait::Result::interrupted, tokens, waiter, gw, token);
+        co_return co_await reject_pick(cs, rc, outlook, fields.model);
+    }
+    if (status == gateway::TokenStatus::queue_full)
+        co_return co_await reject(cs, rc, 429, "upstream_queue_full", "upstream queue is full", true);
+    log_debug_event(shard.obs(), DebugEvent::upstream_queue, rc, tokens.queue_depth());
+    const std::uint64_t started = shard.loop().now_ms();
+    const WaitEnd end =
+        co_await wait_for_token(cs, rc, tokens, waiter, gw, started + st.upstream_queue_timeout_ms, token);
+    if (end == WaitEnd::client_gone) co_return false;
+    rc.queue_ms += shard.loop().now_ms() - started;
+    if (end == WaitEnd::timed_out)
+        co_return co_await reject(cs, rc, 429, "queue_timeout", "timeout waiting for upstream concurrency slot", true);
+    co_return std::nullopt;
+}
+
+// Token, then channel pick and upstream; other channels tried while nothing
+// reached the client. body is the (possibly model-rewritten) request body.
 io::Task<bool> relay_to_channels(ClientSession& cs, RequestContext& rc, ShardGateway& sg, const KeyInfo& key,
                                  const gateway::RequestFields& fields, std::string& body) {
     Shard& shard = cs.shard;
     const ServeSettings& st = shard.settings();
-    gateway::TokenGuard token;
+    gateway::TokenGuard token;  // declared before every pick: a channel slot goes back before the token
+    if (const std::optional<bool> answered = co_await take_token(cs, rc, sg, key, fields, token)) co_return *answered;
     std::vector<std::string> tried;
     ForwardOutcome last;
     for (std::uint32_t attempt = 0; attempt <= st.retries; ++attempt) {
         Pick pick = pick_channel_for(sg, key, fields.model, tried);
-        if (pick.kind == Pick::not_found) {
-            const std::string message = "no channel serves model " + fields.model;
-            co_return co_await reject(cs, rc, 404, "model_not_found", message, true);
-        }
-        if (pick.kind == Pick::none_usable) {
-            if (attempt == 0) {
-                const std::string message = "no available channel for model " + fields.model;
-                co_return co_await reject(cs, rc, 503, "no_available_channel", message, true);
-            }
+        if (pick.kind != Pick::chosen) {
+            if (attempt == 0) co_return co_await reject_pick(cs, rc, pick.kind, fields.model);
             break;  // answer the last failure below
         }
         ChannelChoice& ch = pick.channel;
@@ -389,31 +464,8 @@ io::Task<bool> relay_to_channels(ClientSession& cs, RequestContext& rc, ShardGat
             ChannelBoard::record_failure(*ch.state, wall_ms());
             tried.push_back(ch.id);
             last = ForwardOutcome{ForwardOutcome::retry, false, 0, 502, "upstream_error", error};
+            last.replay_reason = obs::ReplayReason::connect_failed;  // nothing was sent
             continue;
-        }
-        if (!token.holds()) {
-            gateway::TokenPool& tokens = sg.shared().tokens;
-            GrantWait gw(shard.loop());
-            gateway::TokenWaiter waiter(&GrantWait::on_grant, &gw);
-            switch (tokens.acquire(waiter)) {
-            case gateway::TokenStatus::granted:
-                break;
-            case gateway::TokenStatus::queue_full:
-                co_return co_await reject(cs, rc, 429, "upstream_queue_full", "upstream queue is full", true);
-            case gateway::TokenStatus::queued: {
-                log_debug_event(shard.obs(), DebugEvent::upstream_queue, rc, tokens.queue_depth());
-                const std::uint64_t token_wait_started = shard.loop().now_ms();
-                const WaitEnd end = co_await wait_for_token(cs, rc, tokens, waiter, gw,
-                                                            shard.loop().now_ms() + st.upstream_queue_timeout_ms);
-                if (end == WaitEnd::client_gone) co_return false;
-                rc.queue_ms += shard.loop().now_ms() - token_wait_started;
-                if (end == WaitEnd::timed_out)
-                    co_return co_await reject(cs, rc, 429, "queue_timeout",
-                                              "timeout waiting for upstream concurrency slot", true);
-                break;
-            }
-            }
-            token = gateway::TokenGuard(tokens);
         }
         const bool rewrite = ch.upstream_model != fields.model;
         std::string mapped;
@@ -421,7 +473,13 @@ io::Task<bool> relay_to_channels(ClientSession& cs, RequestContext& rc, ShardGat
             mapped = body;
             gateway::rewrite_model(mapped, fields, ch.upstream_model);
         }
+        // The client's billing headers reach only a channel that lets them pass: they
+        // choose what the channel's account is billed for.
+        if (ch.pass_headers & store::kPassOpenAIOrganization) ch.credential_header.append(rc.captured.openai_organization);
+        if (ch.pass_headers & store::kPassOpenAIProject) ch.credential_header.append(rc.captured.openai_project);
         rc.channel_id = ch.id;
+        if (attempt > 0)  // the request goes out again, on another channel
+            if (obs::ShardMetrics* m = shard.obs().metrics) m->count_upstream_replay(last.replay_reason);
         ForwardPlan plan;
         plan.target = target;
         plan.extra_headers = ch.credential_header;
@@ -457,17 +515,17 @@ io::Task<bool> serve_with_key_slot(ClientSession& cs, RequestContext& rc, ShardG
     gateway::KeyWaiter key_waiter(&GrantWait::on_grant, &key_gw);
     const std::uint64_t wait_started = shard.loop().now_ms();
     const gateway::KeyAcquireResult kr = keys.acquire(key.slot_id, key.max_concurrency, key.max_wait, key_waiter);
-    gateway::KeyLease lease = kr.lease;
     if (kr.status == gateway::KeyStatus::busy)
         co_return co_await reject(cs, rc, 429, "key_in_use", "api key is already in use", true);
+    gateway::KeySlotGuard key_slot;
+    if (kr.status == gateway::KeyStatus::granted) key_slot = gateway::KeySlotGuard(keys, kr.lease);
     if (kr.status == gateway::KeyStatus::queued) {
         const WaitEnd end = co_await wait_for_key(cs, rc, keys, key_waiter, key_gw,
-                                                  shard.loop().now_ms() + st.upstream_queue_timeout_ms, lease);
+                                                  shard.loop().now_ms() + st.upstream_queue_timeout_ms, key_slot);
         if (end == WaitEnd::client_gone) co_return false;
         if (end == WaitEnd::timed_out)
             co_return co_await reject(cs, rc, 429, "key_in_use", "api key is already in use", true);
     }
-    gateway::KeySlotGuard key_slot(keys, lease);
     rc.queue_ms = shard.loop().now_ms() - wait_started;
     log_debug_event(shard.obs(), DebugEvent::key_acquired, rc, keys.in_flight(key.slot_id));
 

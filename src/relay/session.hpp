@@ -11,6 +11,7 @@
 #include "rewrite.hpp"
 #include "ringrelay/http.hpp"
 #include "ringrelay/io/task.hpp"
+#include "ringrelay/obs/metrics.hpp"
 #include "shard.hpp"
 
 namespace rr::relay {
@@ -84,6 +85,7 @@ struct RequestContext {
     bool keep_alive = true;
     bool expect_continue = false;
     bool is_head = false;
+    bool idempotent = false;  // GET, HEAD, PUT, DELETE, OPTIONS (RFC 9110 9.2.2): safe to send again
     bool head_consumed = false;
 
     int status = 0;                // what the client got
@@ -114,9 +116,10 @@ struct ForwardPlan {
     std::string_view extra_headers;  // complete "Name: value\r\n" lines to add
     bool has_body_override = false;  // the body was read and (maybe) rewritten
     std::string_view body_override;
-    // May the caller try another upstream? Then a failed connect, a reset before any
-    // response byte, or a 5xx/429 answer is handed back (nothing sent to the client)
-    // instead of answered.
+    // May the caller try another upstream? Then a failure the upstream provably did
+    // not act on (failed connect, request not accepted, its own 429/503) is handed
+    // back (nothing sent to the client) instead of answered; for an idempotent method
+    // or with --retry-non-idempotent also a reset, timeout, other 5xx or cut-short answer.
     bool retry_allowed = false;
     std::uint64_t upstream_timeout_ms = 0;  // 0: the --upstream-timeout setting
 };
@@ -131,6 +134,7 @@ struct ForwardOutcome {
     int status = 0;           // retry: the error we would answer with (502/504)
     std::string_view code;    // retry: its code
     std::string message;      // retry: what failed
+    obs::ReplayReason replay_reason = obs::ReplayReason::upstream_failed;  // retry: why another may be tried
 };
 
 // Fills rc's owned facts and rc.captured from rc.head (call before consuming it).

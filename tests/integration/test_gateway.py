@@ -72,6 +72,25 @@ class Gateway(harness.IntegrationTestCase):
             t.join(30)
         return results
 
+    def metrics(self, gw):
+        """The admin /metrics text of gw, as {sample (name{labels}): value}."""
+        with open(os.path.join(self.data, 'admin.token')) as f:
+            token = f.read().strip()
+        resp = http_request(gw.admin_port, 'GET', '/metrics', headers={'Authorization': 'Bearer ' + token})
+        self.assertStatus(resp, 200)
+        out = {}
+        for line in resp.text.splitlines():
+            if line and not line.startswith('#'):
+                name, _, value = line.rpartition(' ')
+                out[name] = float(value)
+        return out
+
+    def replays(self, gw, reason):
+        return self.metrics(gw).get('ringrelay_upstream_replays_total{reason="%s"}' % reason)
+
+    def upstream_requests_seen(self):
+        return self.mock.stats()['requests']
+
     def assert_error(self, resp, status, code, message=None):
         self.assertStatus(resp, status)
         self.assertEqual(resp.header('X-Ringrelay-Error'), code)
@@ -104,6 +123,32 @@ class Auth(Gateway):
         self.assertEqual(last_header(last, 'x-api-key'), 'sk-ant-upstream')
         self.assertIsNone(last_header(last, 'Authorization'))
         self.assertEqual(last_header(last, 'anthropic-version'), '2023-06-01')
+
+    def test_client_billing_headers_reach_only_a_channel_that_lets_them_pass(self):
+        # OpenAI-Organization / OpenAI-Project pick what the channel's account is billed
+        # for: a key holder must not choose that, unless the channel says so.
+        key = self.make_key(models='gpt-strict,gpt-open,gpt-org')
+        self.make_channel(name='strict', models='gpt-strict')
+        both = self.make_channel(name='open', models='gpt-open', pass_headers='OpenAI-Organization,OpenAI-Project')
+        self.make_channel(name='org', models='gpt-org', pass_headers='openai-organization')
+        self.assertEqual(both['pass_headers'], ['OpenAI-Organization', 'OpenAI-Project'])
+        gw = self.start_gateway()
+        sent = {'OpenAI-Organization': 'org-client', 'OpenAI-Project': 'proj-client', 'OpenAI-Beta': 'assistants=v2'}
+        expected = {'gpt-strict': (None, None), 'gpt-open': ('org-client', 'proj-client'), 'gpt-org': ('org-client', None)}
+        for model, (org, project) in expected.items():
+            with self.subTest(model=model):
+                self.assertStatus(self.chat(gw, key, model=model, headers=sent), 200)
+                last = self.mock.last()
+                self.assertEqual(last_header(last, 'OpenAI-Organization'), org)
+                self.assertEqual(last_header(last, 'OpenAI-Project'), project)
+                self.assertEqual(last_header(last, 'OpenAI-Beta'), 'assistants=v2')  # other fields pass
+        # "none" takes the permission back; an unknown header name is refused.
+        self.cli('channel', 'update', both['id'], '--pass-headers', 'none')
+        self.assertStatus(self.chat(gw, key, model='gpt-open', headers=sent), 200)
+        self.assertIsNone(last_header(self.mock.last(), 'OpenAI-Organization'))
+        bad = self.cli('channel', 'update', both['id'], '--pass-headers', 'X-Anything', check=False)
+        self.assertNotEqual(bad.returncode, 0)
+        self.assertIn('OpenAI-Organization', bad.stderr)
 
     def test_missing_or_unknown_key_is_invalid_api_key(self):
         self.make_channel()
@@ -184,6 +229,18 @@ class BodyAndRouting(Gateway):
             with self.subTest(body=body):
                 self.assert_error(http_request(gw.port, 'POST', CHAT, body=body, headers=auth), 400, 'invalid_request')
 
+    def test_a_body_with_model_twice_is_refused_before_any_upstream_sees_it(self):
+        # The key may use gpt-test only; an upstream reading the first "model" would
+        # run gpt-secret for it.
+        key = self.make_key(models='gpt-test')
+        self.make_channel(models='gpt-test,gpt-secret')
+        gw = self.start_gateway()
+        auth = {'Authorization': 'Bearer ' + key['secret'], 'Content-Type': 'application/json'}
+        body = b'{"model": "gpt-secret", "messages": [], "model": "gpt-test"}'
+        self.assert_error(http_request(gw.port, 'POST', CHAT, body=body, headers=auth), 400, 'invalid_request',
+                          'request body has more than one "model" field')
+        self.assertIsNone(self.mock.last())
+
     def test_unknown_model_is_model_not_found(self):
         key = self.make_key()
         self.make_channel()
@@ -248,6 +305,74 @@ class BodyAndRouting(Gateway):
         resp = self.chat(gw, key)
         self.assertStatus(resp, 200)
         self.assertEqual(self.mock.last()['path'], CHAT)
+
+    def test_a_dead_first_channel_counts_a_connect_failed_replay(self):
+        key = self.make_key()
+        self.make_channel(name='dead', url='http://127.0.0.1:%d' % harness.free_port(), priority=0)
+        self.make_channel(name='alive', priority=1)
+        gw = self.start_gateway()
+        self.assertStatus(self.chat(gw, key), 200)
+        self.assertEqual(self.replays(gw, 'connect_failed'), 1)
+        self.assertEqual(self.upstream_requests_seen(), 1)
+
+    def test_a_post_the_upstream_read_then_reset_is_sent_exactly_once(self):
+        # Two channels and a pooled connection: the old code sent the POST again on a
+        # fresh connection, then on the other channel (the upstream may have billed each).
+        key = self.make_key()
+        self.make_channel(name='a')
+        self.make_channel(name='b')
+        gw = self.start_gateway(shards=1)
+        self.assertStatus(self.chat(gw, key), 200)  # leaves a pooled upstream connection
+        before = self.upstream_requests_seen()
+        self.assert_error(self.chat(gw, key, headers={'x-mock-behavior': 'reset'}), 502, 'upstream_error')
+        self.assertEqual(self.upstream_requests_seen() - before, 1)
+        self.assertEqual(self.mock.stats()['resets'], 1)
+        for reason in ('no_response', 'upstream_failed'):
+            self.assertEqual(self.replays(gw, reason), 0, reason)
+
+    def test_a_post_cut_mid_stream_is_sent_exactly_once(self):
+        key = self.make_key()
+        self.make_channel(name='a')
+        self.make_channel(name='b')
+        gw = self.start_gateway(shards=1)
+        stream = harness.SSEStream(gw.port, CHAT, {'model': 'gpt-test', 'messages': [], 'stream': True},
+                                   headers={'Authorization': 'Bearer ' + key['secret'],
+                                            'x-mock-behavior': 'close-mid-stream'})
+        self.assertEqual(stream.response.status, 200)
+        stream.read_all()
+        self.assertFalse(stream.complete)  # the answer had begun: the cut reaches the client as a cut
+        self.assertEqual(self.upstream_requests_seen(), 1)
+        self.assertEqual(self.replays(gw, 'upstream_failed'), 0)
+
+    def test_retry_non_idempotent_sends_a_reset_post_again_and_counts_it(self):
+        key = self.make_key()
+        self.make_channel(name='a')
+        self.make_channel(name='b')
+        gw = self.start_gateway('--retry-non-idempotent', 'true', shards=1)
+        self.assertStatus(self.chat(gw, key), 200)
+        before = self.upstream_requests_seen()
+        self.assert_error(self.chat(gw, key, headers={'x-mock-behavior': 'reset'}), 502, 'upstream_error')
+        sent = self.upstream_requests_seen() - before
+        self.assertGreater(sent, 1)
+        replays = self.replays(gw, 'no_response') + self.replays(gw, 'upstream_failed')
+        self.assertEqual(replays, sent - 1)
+
+    def test_an_upstream_503_is_tried_elsewhere_but_a_500_to_a_post_is_relayed(self):
+        key = self.make_key()
+        self.make_channel(name='a')
+        self.make_channel(name='b')
+        gw = self.start_gateway()
+        # 503 is the upstream's own "not now": it did not run the request.
+        resp = self.chat(gw, key, headers={'x-mock-status': '503'})
+        self.assertStatus(resp, 503)  # both channels (one mock) said so; the last answer is relayed
+        self.assertEqual(self.upstream_requests_seen(), 2)
+        self.assertEqual(self.replays(gw, 'upstream_refused'), 1)
+        # A 500 may come after the upstream ran (and billed) it: a POST is not sent again.
+        self.mock.reset()
+        resp = self.chat(gw, key, headers={'x-mock-status': '500'})
+        self.assertStatus(resp, 500)
+        self.assertIsNone(resp.header('X-Ringrelay-Error'))  # the upstream's own answer
+        self.assertEqual(self.upstream_requests_seen(), 1)
 
     def test_a_dead_only_channel_is_upstream_error(self):
         key = self.make_key()
@@ -335,6 +460,21 @@ class Concurrency(Gateway):
         results = self.parallel([lambda k=k: self.chat(gw, k, headers={'x-mock-delay-ms': '700'}) for k in keys])
         codes = sorted((r.status, r.header('X-Ringrelay-Error') or '') for r in results)
         self.assertEqual(codes, [(200, '')] * 4 + [(429, 'upstream_queue_full')] * 2)
+
+    def test_requests_waiting_for_a_token_hold_no_channel_slot(self):
+        # One global token, a channel of two slots. While one request runs, the others
+        # wait for the token; a waiter that held a channel slot would leave the channel
+        # full, and the next newcomer would get 503 no_available_channel at once.
+        keys = [self.make_key(name='k%d' % i) for i in range(4)]
+        self.make_channel(max_concurrency=2)
+        gw = self.start_gateway('--upstream-max-concurrent', '1', '--upstream-max-queue', '8',
+                                '--upstream-queue-timeout', '60s')
+        results = self.parallel([lambda k=k: self.chat(gw, k, headers={'x-mock-delay-ms': '800'}, timeout=60)
+                                 for k in keys])
+        for r in results:
+            self.assertIsInstance(r, harness.Response)
+        self.assertEqual([(r.status, r.header('X-Ringrelay-Error')) for r in results], [(200, None)] * 4)
+        self.assertEqual(self.upstream_requests_seen(), 4)
 
     def test_a_wait_past_the_queue_timeout_is_queue_timeout(self):
         a, b = self.make_key(name='a'), self.make_key(name='b')

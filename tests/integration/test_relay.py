@@ -80,6 +80,24 @@ class RelayBasics(harness.IntegrationTestCase):
         relay_connections = self.mock.stats()['connections_accepted'] - before - 1
         self.assertEqual(relay_connections, 1)
 
+    def test_a_lowercase_head_is_an_extension_method_and_gets_its_body(self):
+        # RFC 9110 9.1: methods are case-sensitive, so "head" is not HEAD. The mock
+        # answers it (an unknown method) with a 404 and a JSON body, which must reach
+        # the client whole; a relay that took it for HEAD would drop the body and
+        # leave the client waiting for the Content-Length it announced.
+        with RawConnection(self.relay.port, timeout=5) as c:
+            for _ in range(2):  # and the connection stays usable after it
+                c.send(b'head /v1/models HTTP/1.1\r\nHost: x\r\n\r\n')
+                try:
+                    resp = c.read_response('GET', timeout=5)
+                except socket.timeout:
+                    self.fail('the body of the answer to "head" never came: it was treated as HEAD')
+                self.assertStatus(resp, 404)
+                self.assertTrue(resp.complete)
+                self.assertEqual(len(resp.body), int(resp.header('Content-Length')))
+                self.assertGreater(len(resp.body), 0)
+                self.assertEqual(self.mock.last()['method'], 'head')
+
     def test_pipelined_requests_are_answered_in_order(self):
         reqs = b''.join(
             b'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n'
