@@ -403,23 +403,17 @@ io::Task<bool> reject_pick(ClientSession& cs, RequestContext& rc, Pick::Kind kin
     co_return co_await reject(cs, rc, 503, "no_available_channel", message, true);
 }
 
-// The global token, taken before any channel slot: a request waiting here holds no
-// channel's max_concurrency (a queue of them would turn newcomers away with 503
-// no_available_channel for up to the queue timeout), and the channel is picked with
-// the token in hand, so the pick is fresh. A model no channel could take is answered
-// without a wait. Returns nullopt with token held, else the answer given (keep-alive).
-io::Task<std::optional<bool>> take_token(ClientSession& cs, RequestContext& rc, ShardGateway& sg, const KeyInfo& key,
-                                         const gateway::RequestFields& fields, gateway::TokenGuard& token) {
+// The global token when acquire() did not grant it at once (status queued or
+// queue_full): a model no channel could take is answered without a wait, else the
+// request waits in the queue. Returns nullopt with token held, else the answer
+// given (keep-alive).
+io::Task<std::optional<bool>> token_after_wait(ClientSession& cs, RequestContext& rc, ShardGateway& sg,
+                                               const KeyInfo& key, const gateway::RequestFields& fields,
+                                               gateway::TokenStatus status, gateway::TokenWaiter& waiter,
+                                               GrantWait& gw, gateway::TokenGuard& token) {
     Shard& shard = cs.shard;
     const ServeSettings& st = shard.settings();
     gateway::TokenPool& tokens = sg.shared().tokens;
-    GrantWait gw(shard.loop());
-    gateway::TokenWaiter waiter(&GrantWait::on_grant, &gw);
-    const gateway::TokenStatus status = tokens.acquire(waiter);
-    if (status == gateway::TokenStatus::granted) {
-        token = gateway::TokenGuard(tokens);
-        co_return std::nullopt;
-    }
     const Pick::Kind outlook = channel_outlook(sg, key, fields.model);
     if (outlook != Pick::chosen) {
         if (status == gateway::TokenStatus::queued)
@@ -445,8 +439,24 @@ io::Task<bool> relay_to_channels(ClientSession& cs, RequestContext& rc, ShardGat
                                  const gateway::RequestFields& fields, std::string& body) {
     Shard& shard = cs.shard;
     const ServeSettings& st = shard.settings();
-    gateway::TokenGuard token;  // declared before every pick: a channel slot goes back before the token
-    if (const std::optional<bool> answered = co_await take_token(cs, rc, sg, key, fields, token)) co_return *answered;
+    // The global token before any channel slot: a request waiting for it holds no
+    // channel's max_concurrency (a queue of them would turn newcomers away with 503
+    // no_available_channel for up to the queue timeout), and the channel is picked
+    // with the token in hand, so the pick is fresh. Declared before every pick: a
+    // channel slot goes back before the token.
+    gateway::TokenGuard token;
+    {
+        gateway::TokenPool& tokens = sg.shared().tokens;
+        GrantWait gw(shard.loop());
+        gateway::TokenWaiter waiter(&GrantWait::on_grant, &gw);
+        const gateway::TokenStatus status = tokens.acquire(waiter);
+        if (status == gateway::TokenStatus::granted) {
+            token = gateway::TokenGuard(tokens);  // the usual case: no coroutine, no store read
+        } else if (const std::optional<bool> answered =
+                       co_await token_after_wait(cs, rc, sg, key, fields, status, waiter, gw, token)) {
+            co_return *answered;
+        }
+    }
     std::vector<std::string> tried;
     ForwardOutcome last;
     for (std::uint32_t attempt = 0; attempt <= st.retries; ++attempt) {
