@@ -31,6 +31,12 @@ usage: bench/run.sh [options]
   --profile-proxies L   which proxies --profile covers (default ringrelay)
   --build-dir DIR       meson build dir holding ringrelay (else RINGRELAY_BIN, else
                         build-bench/ is set up and built)
+  --tls                 the proxies terminate TLS (wrk speaks https): ringrelay and nginx
+                        with one certificate made at bench time (ECDSA P-256) and the
+                        same TLS 1.3 cipher and group (the ones ringrelay picks, checked
+                        with openssl s_client); keep-alive as usual, so the figure is
+                        the cost of record encryption per request. HAProxy and the idle
+                        test are left out (env BENCH_TLS=1)
   --rr-args "ARGS"      extra arguments for every 'ringrelay serve'
   --rr-log-level L      ringrelay --log-level (default warn: no per-request access log,
                         like nginx's access_log off; info turns it on)
@@ -58,6 +64,10 @@ RR_ARGS=
 RR_LOG_LEVEL=${BENCH_RR_LOG_LEVEL:-warn}
 RESULTS_DIR=$BENCH_DIR/results
 KEEP_TMP=0
+TLS=${BENCH_TLS:-0}
+# TLS mode: nginx is told this suite and group; the run checks ringrelay picks the same.
+TLS_CIPHER=TLS_AES_128_GCM_SHA256
+TLS_GROUP=X25519
 
 while (($#)); do
   case $1 in
@@ -79,6 +89,7 @@ while (($#)); do
     --rr-log-level) RR_LOG_LEVEL=$2; shift ;;
     --results-dir) RESULTS_DIR=$2; shift ;;
     --keep-tmp) KEEP_TMP=1 ;;
+    --tls) TLS=1 ;;
     -h | --help) usage; exit 0 ;;
     *) usage >&2; exit 2 ;;
   esac
@@ -88,6 +99,16 @@ done
 for n in "$ROUNDS" "$DURATION" "$WARMUP" "$CONNECTIONS" "$THREADS" "$IDLE_CONNS" "$UPSTREAM_WORKERS" "$QUIET_WAIT"; do
   [[ $n =~ ^[0-9]+$ ]] || { usage >&2; exit 2; }
 done
+if ((TLS)); then
+  if [[ ",$PROXIES," == *",haproxy,"* ]]; then
+    log "--tls: HAProxy is left out (the TLS comparison is ringrelay against nginx)"
+    PROXIES=$(tr ',' '\n' <<<"$PROXIES" | grep -vx haproxy | paste -sd, -)
+  fi
+  if ((IDLE_CONNS > 0)); then
+    log "--tls: the idle-connection test is left out (it speaks plain HTTP)"
+    IDLE_CONNS=0
+  fi
+fi
 IFS=, read -r -a PROXY_LIST <<<"$PROXIES"
 IFS=, read -r -a MODE_LIST <<<"$MODES"
 IFS=, read -r -a WORKER_LIST <<<"$WORKERS"
@@ -186,6 +207,45 @@ IDLE_TSV=$TMP/idle.tsv
 printf 'workers\tproxy\tmode\tround\trequests\tduration_us\tp50_us\tp99_us\tcpu_us\terrors\tupstream_cpu_us\twrk_cpu_us\tother_cpu_us\n' >"$RUNS_TSV"
 printf 'workers\tproxy\tmode\tconns\tok\trss_before\trss_after\tbytes_per_conn\n' >"$IDLE_TSV"
 
+# ---------------------------------------------------------------- TLS (--tls)
+
+SCHEME=http
+PROBE_TLS=()
+RR_TLS_ARGS=()
+if ((TLS)); then
+  ensure_commands openssl=openssl
+  SCHEME=https
+  PROBE_TLS=(--tls)
+  mkdir -p "$TMP/tls"
+  # One certificate for both proxies, made now: nothing secret is kept in the repo.
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -sha256 -days 2 \
+    -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
+    -keyout "$TMP/tls/key.pem" -out "$TMP/tls/cert.pem" >/dev/null 2>&1 ||
+    die "openssl could not make the bench certificate"
+  chmod 644 "$TMP/tls/key.pem" "$TMP/tls/cert.pem"
+  RR_TLS_ARGS=(--tls-cert "$TMP/tls/cert.pem" --tls-key "$TMP/tls/key.pem")
+fi
+
+# nginx_tls_conf DIR: the TLS directives of an nginx proxy (empty without --tls).
+nginx_tls_conf() {
+  if ((TLS)); then
+    printf '%s\n' "ssl_certificate $TMP/tls/cert.pem;" "ssl_certificate_key $TMP/tls/key.pem;" \
+      "ssl_protocols TLSv1.3;" "ssl_conf_command Ciphersuites $TLS_CIPHER;" \
+      "ssl_ecdh_curve $TLS_GROUP;" "ssl_session_tickets on;" >"$1/tls.conf"
+  else
+    : >"$1/tls.conf"
+  fi
+}
+
+# tls_negotiated PORT: "protocol cipher group" an OpenSSL client gets from PORT.
+tls_negotiated() {
+  local out
+  out=$(openssl s_client -connect "127.0.0.1:$1" -servername localhost </dev/null 2>/dev/null) || true
+  printf '%s %s\n' \
+    "$(sed -n 's/^New, \(TLSv[0-9.]*\), Cipher is \(.*\)$/\1 \2/p' <<<"$out")" \
+    "$(sed -n 's/^Server Temp Key: \([^,]*\),.*/\1/p' <<<"$out")"
+}
+
 # ---------------------------------------------------------------- the upstream
 
 UP_DIR=$TMP/upstream
@@ -209,9 +269,10 @@ start_nginx_proxy() { # WORKERS
   local dir=$TMP/nginx-w$1 port
   port=$(free_port)
   mkdir -p "$dir"
+  nginx_tls_conf "$dir"
   render "$BENCH_DIR/lib/nginx-proxy.conf.in" "$dir/nginx.conf" \
     DIR="$dir" PORT="$port" UPSTREAM_PORT="$UP_PORT" WORKERS="$1" \
-    NOFILE="$FD_LIMIT" MAXCONN="$CONN_LIMIT"
+    NOFILE="$FD_LIMIT" MAXCONN="$CONN_LIMIT" LISTEN_SSL="$( ((TLS)) && echo 'ssl ')"
   start_bg "$dir/stdout.log" nginx -e "$dir/error.log" -p "$dir" -c "$dir/nginx.conf"
   T_PID[nginx:proxy]=$BG_PID T_PORT[nginx:proxy]=$port T_KEY[nginx:proxy]=
   T_LOG[nginx:proxy]=$dir/error.log
@@ -257,7 +318,7 @@ start_ringrelay() { # WORKERS MODE
   # shellcheck disable=SC2086 # RR_ARGS is a list of words by design
   start_bg "$dir/ringrelay.log" "$RR_BIN" serve "${args[@]}" --listen "127.0.0.1:$port" \
     --admin-listen "127.0.0.1:$admin" --shards "$w" --data "$dir/data" \
-    --log-level "$level" $RR_ARGS
+    --log-level "$level" "${RR_TLS_ARGS[@]}" $RR_ARGS
   T_PID[ringrelay:$mode]=$BG_PID T_PORT[ringrelay:$mode]=$port T_KEY[ringrelay:$mode]=$key
   T_LOG[ringrelay:$mode]=$dir/ringrelay.log
 }
@@ -280,13 +341,21 @@ start_proxies() { # WORKERS; fills TARGETS in the interleaving order
 
   local ready=()
   for t in "${TARGETS[@]}"; do
-    if python3 "$PROBE" 127.0.0.1 "${T_PORT[$t]}" --key "${T_KEY[$t]}" --wait 15; then
+    if python3 "$PROBE" 127.0.0.1 "${T_PORT[$t]}" --key "${T_KEY[$t]}" --wait 15 "${PROBE_TLS[@]}"; then
       # Gateway figures only count if the gateway really checks keys: no key, no relay.
       if [[ $t == ringrelay:gateway* ]] &&
-        ! python3 "$PROBE" 127.0.0.1 "${T_PORT[$t]}" --status 401 --expect invalid_api_key --wait 2; then
+        ! python3 "$PROBE" 127.0.0.1 "${T_PORT[$t]}" --status 401 --expect invalid_api_key --wait 2 \
+          "${PROBE_TLS[@]}"; then
         die "ringrelay gateway mode relayed or mis-answered a request without a key"
       fi
       log "$t (pid ${T_PID[$t]}, $w worker(s)) ready on 127.0.0.1:${T_PORT[$t]}"
+      if ((TLS)); then
+        local got
+        got=$(tls_negotiated "${T_PORT[$t]}")
+        log "$t negotiates $got"
+        [[ $got == "TLSv1.3 $TLS_CIPHER $TLS_GROUP" ]] ||
+          die "$t negotiated '$got', not TLSv1.3 $TLS_CIPHER $TLS_GROUP: the comparison would not be like for like"
+      fi
       ready+=("$t")
       continue
     fi
@@ -313,7 +382,7 @@ stop_proxies() {
 # run_wrk TARGET SECONDS OUTFILE: wrk against TARGET; its output goes to OUTFILE.
 run_wrk() {
   BENCH_API_KEY=${T_KEY[$1]} wrk -t"$THREADS" -c"$CONNECTIONS" -d"$2"s --latency \
-    --timeout 5s -s "$LUA" "http://127.0.0.1:${T_PORT[$1]}/v1/chat/completions" >"$3" 2>&1
+    --timeout 5s -s "$LUA" "$SCHEME://127.0.0.1:${T_PORT[$1]}/v1/chat/completions" >"$3" 2>&1
 }
 
 # wait_quiet: give other work on the machine (a build, another bench) a chance to end,
@@ -435,10 +504,13 @@ done
   echo "date: $(date -u +%Y-%m-%dT%H:%MZ); kernel $(uname -r); $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'))"
   echo "load: wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s --latency, POST /v1/chat/completions ($(wc -c <"$BENCH_DIR/wrk/chat-body.json")-byte body), ${WARMUP}s warm-up per proxy, $ROUNDS interleaved round(s)"
   echo "upstream: nginx, $UPSTREAM_WORKERS worker(s), fixed $(python3 -c "import sys; sys.path.insert(0, '$BENCH_DIR/lib'); import httpmini; s, r = httpmini.exchange('127.0.0.1', $UP_PORT); s.close(); print(len(r.body))")-byte JSON body"
-  echo "versions: $(nginx -v 2>&1 | sed 's/^nginx version: //'); $(haproxy -v 2>/dev/null | awk 'NR == 1 { print "HAProxy " $3 }'); $({ wrk -v 2>&1 || true; } | awk 'NR == 1 { print "wrk " $2 }')${RR_BIN:+; ringrelay $("$RR_BIN" version 2>/dev/null | awk 'NR == 1')}"
+  echo "versions: $(nginx -v 2>&1 | sed 's/^nginx version: //'); $({ haproxy -v 2>/dev/null || true; } | awk 'NR == 1 { print "HAProxy " $3 }'); $({ wrk -v 2>&1 || true; } | awk 'NR == 1 { print "wrk " $2 }')${RR_BIN:+; ringrelay $("$RR_BIN" version 2>/dev/null | awk 'NR == 1')}"
   echo "machine load average (1/5/15 min): $LOADAVG_START at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end (anything else running on the machine skews the figures)"
   if [[ -n $RR_BIN ]]; then
     echo "ringrelay: --log-level $RR_LOG_LEVEL${RR_ARGS:+ $RR_ARGS} (warn: no access log, as nginx runs with access_log off)"
+  fi
+  if ((TLS)); then
+    echo "TLS: the proxies terminate TLS 1.3 ($TLS_CIPHER, $TLS_GROUP, one ECDSA P-256 certificate made at bench time; checked with openssl s_client); wrk keeps its connections alive, so handshakes are $CONNECTIONS per run and the figures price record encryption; the upstream hop stays plain"
   fi
   echo "CPU µs/req: utime+stime of every proxy process (/proc/PID/stat) over the run ÷ requests completed; ratios are medians of per-round ratios to nginx"
   ((GATEWAY_SKIPPED)) && echo "ringrelay gateway mode: skipped (not available in this build)"

@@ -5,6 +5,7 @@ chunked framing) off a blocking socket, leaving the connection open for keep-ali
 """
 import os
 import socket
+import ssl
 
 BENCH_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BODY_FILE = os.path.join(BENCH_DIR, "wrk", "chat-body.json")
@@ -79,10 +80,16 @@ def read_response(sock):
     return Response(status, headers, bytes(buf[:length]))
 
 
-def exchange(host, port, api_key=None, timeout=5.0):
-    """Open a connection, send one chat request, return (socket, Response)."""
+def exchange(host, port, api_key=None, timeout=5.0, tls=False):
+    """Open a connection (TLS without verification when tls), send one chat request,
+    return (socket, Response)."""
     sock = socket.create_connection((host, port), timeout=timeout)
     try:
+        if tls:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE  # the bench's own certificate, made at bench time
+            sock = ctx.wrap_socket(sock, server_hostname="localhost")
         sock.sendall(chat_request(host, port, api_key))
         return sock, read_response(sock)
     except BaseException:

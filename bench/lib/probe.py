@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Wait until a proxy relays the bench request, and check what comes back.
 
-probe.py HOST PORT [--key KEY] [--expect TEXT] [--status N] [--wait SECONDS]
+probe.py HOST PORT [--key KEY] [--expect TEXT] [--status N] [--wait SECONDS] [--tls]
 Exits 0 once a response has status N (default 200) and a body containing TEXT; exits 1
 with the last status/body (or connection error) when SECONDS pass first.
 """
@@ -20,13 +20,14 @@ def main():
     ap.add_argument("--expect", default="chat.completion")
     ap.add_argument("--status", type=int, default=200)
     ap.add_argument("--wait", type=float, default=10.0)
+    ap.add_argument("--tls", action="store_true", help="speak TLS (no certificate check)")
     args = ap.parse_args()
 
     deadline = time.monotonic() + args.wait
     last = "no attempt"
     while time.monotonic() < deadline:
         try:
-            sock, resp = httpmini.exchange(args.host, args.port, args.key, timeout=2.0)
+            sock, resp = httpmini.exchange(args.host, args.port, args.key, timeout=2.0, tls=args.tls)
             sock.close()
             body = resp.body.decode("utf-8", "replace")
             if resp.status == args.status and args.expect in body:

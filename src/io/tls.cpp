@@ -3,6 +3,7 @@
 #include "ringrelay/io/tls.hpp"
 
 #include <arpa/inet.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -10,10 +11,13 @@
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
 #include <wolfssl/error-ssl.h>
+#include <wolfssl/wolfcrypt/chacha20_poly1305.h>
 #include <wolfssl/wolfcrypt/ecc.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <new>
 #include <stdexcept>
@@ -178,12 +182,23 @@ TlsClientContext::TlsClientContext(const TlsClientOptions& options) {
             throw std::runtime_error("cannot load upstream CA file " + options.ca_file +
                                      ": no usable PEM certificate in it" + last_error_suffix());
     }
+    wolfSSL_CTX_UseSessionTicket(guard.get());  // TLS 1.2 tickets; TLS 1.3 resumes with them anyway
     ctx_ = guard.release();
 }
 
-TlsClientContext::~TlsClientContext() { free_context(ctx_); }
+TlsClientContext::~TlsClientContext() {
+    for (auto& [key, session] : sessions_) wolfSSL_SESSION_free(session);
+    free_context(ctx_);
+}
 
-TlsServerContext::TlsServerContext(const std::string& cert_file, const std::string& key_file) {
+// ---- server certificates -------------------------------------------------------
+
+namespace {
+
+// A server context for one certificate chain and key, checked to belong together.
+WOLFSSL_CTX* load_server_context(const TlsCertificateFiles& files) {
+    const std::string& cert_file = files.cert_file;
+    const std::string& key_file = files.key_file;
     require_readable(cert_file, "TLS certificate");
     require_readable(key_file, "TLS key");
     ContextGuard guard(&wolfSSLv23_server_method);
@@ -198,10 +213,331 @@ TlsServerContext::TlsServerContext(const std::string& cert_file, const std::stri
     if (const std::string failure = handshake_in_memory(guard.get()); !failure.empty())
         throw std::runtime_error("TLS key " + key_file + " does not belong to the certificate " + cert_file +
                                  " (a test handshake failed: " + failure + ")");
-    ctx_ = guard.release();
+    return guard.release();
 }
 
-TlsServerContext::~TlsServerContext() { free_context(ctx_); }
+std::string lowercase(std::string_view s) {
+    std::string out(s);
+    for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return out;
+}
+
+// The DNS names a server certificate answers: its subjectAltName DNS entries, or
+// its subject CN when it has none (as clients without SAN support would check).
+std::vector<std::string> certificate_names(WOLFSSL_CTX* ctx) {
+    std::vector<std::string> names;
+    WOLFSSL_X509* cert = wolfSSL_CTX_get0_certificate(ctx);
+    if (cert == nullptr) return names;
+    while (const char* n = wolfSSL_X509_get_next_altname(cert)) {
+        std::string name = lowercase(n);
+        if (!name.empty() && !is_ip_literal(name)) names.push_back(std::move(name));
+    }
+    if (names.empty()) {
+        char cn[256] = {};
+        if (wolfSSL_X509_NAME_get_text_by_NID(wolfSSL_X509_get_subject_name(cert), NID_commonName, cn,
+                                              sizeof cn) > 0)
+            names.push_back(lowercase(cn));
+    }
+    return names;
+}
+
+std::uint64_t now_seconds() noexcept {
+    return static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now().time_since_epoch())
+            .count());
+}
+
+bool fill_random(unsigned char* p, std::size_t n) noexcept {
+    while (n > 0) {
+        const ssize_t got = ::getrandom(p, n, 0);
+        if (got < 0) {
+            if (errno == EINTR) continue;
+            return false;
+        }
+        p += got;
+        n -= static_cast<std::size_t>(got);
+    }
+    return true;
+}
+
+}  // namespace
+
+// Session ticket keys: ChaCha20-Poly1305 over the ticket wolfSSL hands us, the
+// key named in the clear so the right one decrypts it. Shared by every context of
+// a listener (so SNI and reloads do not invalidate tickets); called from any shard.
+class TlsTicketKeys {
+public:
+    explicit TlsTicketKeys(std::uint64_t rotation_seconds) : rotation_seconds_(rotation_seconds) {
+        if (!make_key(current_, now_seconds()))
+            throw std::runtime_error("cannot make a TLS session ticket key: no random bytes from the kernel");
+    }
+    ~TlsTicketKeys() {
+        ::explicit_bzero(&current_, sizeof current_);
+        ::explicit_bzero(&previous_, sizeof previous_);
+    }
+    TlsTicketKeys(const TlsTicketKeys&) = delete;
+    TlsTicketKeys& operator=(const TlsTicketKeys&) = delete;
+
+    void rotate() noexcept {
+        std::lock_guard lock(mu_);
+        rotate_locked(now_seconds());
+    }
+
+    static int on_ticket(WOLFSSL*, unsigned char key_name[WOLFSSL_TICKET_NAME_SZ],
+                         unsigned char iv[WOLFSSL_TICKET_IV_SZ], unsigned char mac[WOLFSSL_TICKET_MAC_SZ], int enc,
+                         unsigned char* ticket, int in_len, int* out_len, void* ctx) {
+        auto* self = static_cast<TlsTicketKeys*>(ctx);
+        if (self == nullptr || in_len < 0 || in_len > 0xffff) return WOLFSSL_TICKET_RET_FATAL;
+        return enc ? self->seal(key_name, iv, mac, ticket, in_len, out_len)
+                   : self->open(key_name, iv, mac, ticket, in_len, out_len);
+    }
+
+private:
+    struct Key {
+        unsigned char name[WOLFSSL_TICKET_NAME_SZ];
+        unsigned char secret[CHACHA20_POLY1305_AEAD_KEYSIZE];
+        std::uint64_t started_s;
+    };
+    // The additional data bound to a ticket: its key name, IV and length.
+    struct Aad {
+        unsigned char bytes[WOLFSSL_TICKET_NAME_SZ + WOLFSSL_TICKET_IV_SZ + 2];
+        Aad(const unsigned char* name, const unsigned char* iv, int len) noexcept {
+            std::memcpy(bytes, name, WOLFSSL_TICKET_NAME_SZ);
+            std::memcpy(bytes + WOLFSSL_TICKET_NAME_SZ, iv, WOLFSSL_TICKET_IV_SZ);
+            bytes[sizeof bytes - 2] = static_cast<unsigned char>(len >> 8);
+            bytes[sizeof bytes - 1] = static_cast<unsigned char>(len);
+        }
+    };
+
+    static bool make_key(Key& k, std::uint64_t now) noexcept {
+        k.started_s = now;
+        return fill_random(k.name, sizeof k.name) && fill_random(k.secret, sizeof k.secret);
+    }
+    void rotate_locked(std::uint64_t now) noexcept {
+        Key fresh;
+        if (!make_key(fresh, now)) return;  // keep the current key rather than none
+        previous_ = current_;
+        has_previous_ = true;
+        current_ = fresh;
+        ::explicit_bzero(&fresh, sizeof fresh);
+    }
+    // A copy of the key to use (the lock is not held while encrypting).
+    Key sealing_key() noexcept {
+        std::lock_guard lock(mu_);
+        const std::uint64_t now = now_seconds();
+        if (now - current_.started_s >= rotation_seconds_) rotate_locked(now);
+        return current_;
+    }
+    // The key named, and whether it is the previous one; false when unknown.
+    bool opening_key(const unsigned char* name, Key& out, bool& old) noexcept {
+        std::lock_guard lock(mu_);
+        const std::uint64_t now = now_seconds();
+        if (now - current_.started_s >= rotation_seconds_) rotate_locked(now);
+        if (std::memcmp(name, current_.name, sizeof current_.name) == 0) {
+            out = current_;
+            old = false;
+            return true;
+        }
+        if (has_previous_ && std::memcmp(name, previous_.name, sizeof previous_.name) == 0) {
+            out = previous_;
+            old = true;
+            return true;
+        }
+        return false;
+    }
+
+    int seal(unsigned char* name, unsigned char* iv, unsigned char* mac, unsigned char* ticket, int len,
+             int* out_len) noexcept {
+        Key k = sealing_key();
+        std::memcpy(name, k.name, sizeof k.name);
+        std::memset(iv, 0, WOLFSSL_TICKET_IV_SZ);
+        int ret = WOLFSSL_TICKET_RET_FATAL;
+        if (fill_random(iv, CHACHA20_POLY1305_AEAD_IV_SIZE)) {
+            const Aad aad(name, iv, len);
+            if (wc_ChaCha20Poly1305_Encrypt(k.secret, iv, aad.bytes, sizeof aad.bytes, ticket,
+                                            static_cast<word32>(len), ticket, mac) == 0) {
+                *out_len = len;
+                ret = WOLFSSL_TICKET_RET_OK;
+            }
+        }
+        ::explicit_bzero(&k, sizeof k);
+        return ret;
+    }
+    int open(unsigned char* name, unsigned char* iv, unsigned char* mac, unsigned char* ticket, int len,
+             int* out_len) noexcept {
+        Key k;
+        bool old = false;
+        if (!opening_key(name, k, old)) return WOLFSSL_TICKET_RET_REJECT;  // expired key: a full handshake
+        const Aad aad(name, iv, len);
+        const int rc = wc_ChaCha20Poly1305_Decrypt(k.secret, iv, aad.bytes, sizeof aad.bytes, ticket,
+                                                   static_cast<word32>(len), mac, ticket);
+        ::explicit_bzero(&k, sizeof k);
+        if (rc != 0) return WOLFSSL_TICKET_RET_REJECT;
+        *out_len = len;
+        return old ? WOLFSSL_TICKET_RET_CREATE : WOLFSSL_TICKET_RET_OK;  // re-issue under the current key
+    }
+
+    const std::uint64_t rotation_seconds_;
+    std::mutex mu_;
+    Key current_{};
+    Key previous_{};
+    bool has_previous_ = false;
+};
+
+// One load of a listener's certificates: a wolfSSL context per certificate, the
+// first being the default, whose SNI callback moves a session to the context of
+// the name the client asked for.
+class TlsCertificateSet {
+public:
+    TlsCertificateSet(const std::vector<TlsCertificateFiles>& files, std::shared_ptr<TlsTicketKeys> tickets)
+        : tickets_(std::move(tickets)) {
+        if (files.empty()) throw std::runtime_error("no TLS certificate given");
+        for (const TlsCertificateFiles& f : files) {
+            Entry e{Context(load_server_context(f)), {}};
+            e.names = certificate_names(e.ctx.get());
+            wolfSSL_CTX_set_TicketEncCb(e.ctx.get(), &TlsTicketKeys::on_ticket);
+            wolfSSL_CTX_set_TicketEncCtx(e.ctx.get(), tickets_.get());
+            entries_.push_back(std::move(e));
+        }
+        WOLFSSL_CTX* first = entries_.front().ctx.get();
+        if (entries_.size() > 1) {
+            wolfSSL_CTX_set_servername_callback(first, &TlsCertificateSet::on_server_name);
+            wolfSSL_CTX_set_servername_arg(first, this);
+        }
+    }
+
+    WOLFSSL_CTX* default_context() const noexcept { return entries_.front().ctx.get(); }
+
+    // The context answering name (lower-cased): an exact name first, then a
+    // wildcard of its parent; null when none does.
+    WOLFSSL_CTX* context_for(const std::string& name) const noexcept {
+        for (const Entry& e : entries_)
+            for (const std::string& n : e.names)
+                if (n == name) return e.ctx.get();
+        const std::size_t dot = name.find('.');
+        if (dot == std::string::npos || dot == 0) return nullptr;
+        const std::string_view parent = std::string_view(name).substr(dot);  // ".example.com"
+        for (const Entry& e : entries_)
+            for (const std::string& n : e.names)
+                if (n.size() == parent.size() + 1 && n[0] == '*' && std::string_view(n).substr(1) == parent)
+                    return e.ctx.get();
+        return nullptr;
+    }
+
+    std::vector<std::string> names() const {
+        std::vector<std::string> out{"default"};
+        for (const Entry& e : entries_) out.insert(out.end(), e.names.begin(), e.names.end());
+        return out;
+    }
+
+private:
+    struct FreeContext {
+        void operator()(WOLFSSL_CTX* c) const noexcept { free_context(c); }
+    };
+    using Context = std::unique_ptr<WOLFSSL_CTX, FreeContext>;
+    struct Entry {
+        Context ctx;
+        std::vector<std::string> names;
+    };
+
+    static int on_server_name(WOLFSSL* ssl, int*, void* arg) {
+        const auto* self = static_cast<const TlsCertificateSet*>(arg);
+        const char* asked = wolfSSL_get_servername(ssl, WOLFSSL_SNI_HOST_NAME);
+        if (self == nullptr || asked == nullptr) return 0;  // SSL_TLSEXT_ERR_OK: the default answers
+        WOLFSSL_CTX* chosen = self->context_for(lowercase(asked));
+        if (chosen != nullptr && chosen != self->default_context()) wolfSSL_set_SSL_CTX(ssl, chosen);
+        return 0;
+    }
+
+    std::shared_ptr<TlsTicketKeys> tickets_;  // outlives the contexts that point at it
+    std::vector<Entry> entries_;
+};
+
+TlsServerContext::TlsServerContext(const std::string& cert_file, const std::string& key_file)
+    : TlsServerContext(std::vector<TlsCertificateFiles>{{cert_file, key_file}}) {}
+
+TlsServerContext::TlsServerContext(std::vector<TlsCertificateFiles> certificates)
+    : files_(std::move(certificates)),
+      tickets_(std::make_shared<TlsTicketKeys>(kTicketKeyRotationSeconds)),
+      current_(std::make_shared<const TlsCertificateSet>(files_, tickets_)),
+      generation_(1) {}
+
+TlsServerContext::~TlsServerContext() = default;
+
+std::string TlsServerContext::reload() {
+    std::shared_ptr<const TlsCertificateSet> fresh;
+    try {
+        fresh = std::make_shared<const TlsCertificateSet>(files_, tickets_);
+    } catch (const std::exception& e) {
+        return e.what();
+    }
+    std::shared_ptr<const TlsCertificateSet> old;  // freed outside the lock
+    std::lock_guard lock(mu_);
+    old = std::exchange(current_, std::move(fresh));
+    ++generation_;
+    return {};
+}
+
+std::shared_ptr<const TlsCertificateSet> TlsServerContext::current() const noexcept {
+    std::lock_guard lock(mu_);
+    return current_;
+}
+
+std::uint64_t TlsServerContext::generation() const noexcept {
+    std::lock_guard lock(mu_);
+    return generation_;
+}
+
+std::vector<std::string> TlsServerContext::server_names() const { return current()->names(); }
+
+WOLFSSL_CTX* TlsServerContext::native() const noexcept { return current()->default_context(); }
+
+void TlsServerContext::rotate_ticket_key() noexcept { tickets_->rotate(); }
+
+// ---- upstream session resumption -------------------------------------------------
+
+void TlsClientContext::remember_session(const std::string& resume_key, WOLFSSL* ssl) const noexcept {
+    WOLFSSL_SESSION* fresh = wolfSSL_get1_session(ssl);
+    if (fresh == nullptr) return;
+    WOLFSSL_SESSION* old = nullptr;
+    {
+        std::lock_guard lock(sessions_mu_);
+        try {
+            WOLFSSL_SESSION*& slot = sessions_[resume_key];
+            old = std::exchange(slot, fresh);
+        } catch (...) {  // out of memory: no resumption for this key
+            old = fresh;
+        }
+    }
+    if (old != nullptr) wolfSSL_SESSION_free(old);
+}
+
+bool TlsClientContext::offer_session(const std::string& resume_key, WOLFSSL* ssl) const noexcept {
+    std::lock_guard lock(sessions_mu_);  // a session is read by one handshake at a time
+    const auto it = sessions_.find(resume_key);
+    if (it == sessions_.end()) return false;
+    if (wolfSSL_set_session(ssl, it->second) == WOLFSSL_SUCCESS) return true;
+    wolfSSL_SESSION_free(it->second);  // expired
+    sessions_.erase(it);
+    return false;
+}
+
+void TlsClientContext::forget_session(const std::string& resume_key) const noexcept {
+    WOLFSSL_SESSION* old = nullptr;
+    {
+        std::lock_guard lock(sessions_mu_);
+        const auto it = sessions_.find(resume_key);
+        if (it == sessions_.end()) return;
+        old = it->second;
+        sessions_.erase(it);
+    }
+    wolfSSL_SESSION_free(old);
+}
+
+std::size_t TlsClientContext::remembered_sessions() const noexcept {
+    std::lock_guard lock(sessions_mu_);
+    return sessions_.size();
+}
 
 // ---- sessions ------------------------------------------------------------------
 
@@ -227,7 +563,8 @@ TlsSession::~TlsSession() {
     wolfSSL_free(ssl_);
 }
 
-std::unique_ptr<TlsSession> TlsSession::client(const TlsClientContext& ctx, std::string_view host) {
+std::unique_ptr<TlsSession> TlsSession::client(const TlsClientContext& ctx, std::string_view host,
+                                               std::string_view resume_key) {
     WOLFSSL* ssl = wolfSSL_new(ctx.native());
     if (ssl == nullptr) return nullptr;
     std::unique_ptr<TlsSession> session(new (std::nothrow) TlsSession(ssl, false));
@@ -251,17 +588,29 @@ std::unique_ptr<TlsSession> TlsSession::client(const TlsClientContext& ctx, std:
     ok = ok && wolfSSL_UseALPN(ssl, alpn.data(), static_cast<unsigned>(alpn.size()),
                                WOLFSSL_ALPN_CONTINUE_ON_MISMATCH) == WOLFSSL_SUCCESS;
     if (!ok) return nullptr;
+    if (!resume_key.empty()) {
+        try {
+            session->resume_key_ = resume_key;
+        } catch (...) {
+            return nullptr;
+        }
+        session->resume_ctx_ = &ctx;
+        ctx.offer_session(session->resume_key_, ssl);
+        wolfSSL_set_SessionTicket_cb(ssl, &TlsSession::on_wolfssl_ticket, session.get());
+    }
     return session;
 }
 
 std::unique_ptr<TlsSession> TlsSession::server(const TlsServerContext& ctx) {
-    WOLFSSL* ssl = wolfSSL_new(ctx.native());
+    std::shared_ptr<const TlsCertificateSet> certificates = ctx.current();
+    WOLFSSL* ssl = wolfSSL_new(certificates->default_context());
     if (ssl == nullptr) return nullptr;
     std::unique_ptr<TlsSession> session(new (std::nothrow) TlsSession(ssl, true));
     if (!session) {
         wolfSSL_free(ssl);
         return nullptr;
     }
+    session->certificates_ = std::move(certificates);
     std::string alpn(kAlpnHttp11);
     if (wolfSSL_UseALPN(ssl, alpn.data(), static_cast<unsigned>(alpn.size()), WOLFSSL_ALPN_CONTINUE_ON_MISMATCH) !=
         WOLFSSL_SUCCESS)
@@ -282,7 +631,28 @@ std::string_view TlsSession::alpn() const noexcept {
     return {name, size};
 }
 
+bool TlsSession::resumed() const noexcept { return handshake_done_ && wolfSSL_session_reused(ssl_) == 1; }
+
+std::string_view TlsSession::server_name() const noexcept {
+    const char* name = wolfSSL_get_servername(ssl_, WOLFSSL_SNI_HOST_NAME);
+    return name != nullptr ? std::string_view(name) : std::string_view();
+}
+
 void TlsSession::bind(Socket* socket) noexcept { socket_ = socket; }
+
+// ---- upstream resumption ----------------------------------------------------------
+
+int TlsSession::on_wolfssl_ticket(WOLFSSL*, const unsigned char*, int, void* ctx) {
+    // Called while wolfSSL is still taking the ticket in: the session is remembered
+    // once wolfSSL_read has returned.
+    static_cast<TlsSession*>(ctx)->ticket_arrived_ = true;
+    return 0;
+}
+
+void TlsSession::remember_for_resumption() noexcept {
+    ticket_arrived_ = false;
+    if (resume_ctx_ != nullptr && !failed_) resume_ctx_->remember_session(resume_key_, ssl_);
+}
 
 // ---- wolfSSL's IO: ciphertext in from the socket's queue, out to a string -------
 
@@ -360,6 +730,7 @@ void TlsSession::decrypt_available() noexcept {
         fail(err, "TLS record refused");
         break;
     }
+    if (ticket_arrived_) [[unlikely]] remember_for_resumption();  // a TLS 1.3 ticket came
 }
 
 int TlsSession::read_state() const noexcept {
@@ -449,6 +820,8 @@ void TlsSession::fail(int wolfssl_error, std::string_view what) noexcept {
 
 void TlsSession::fail_with(int err, std::string text) noexcept {
     failed_ = true;
+    // A session offered to a handshake that failed is not offered again.
+    if (resume_ctx_ != nullptr && !handshake_done_) resume_ctx_->forget_session(resume_key_);
     if (error_text_.empty()) error_text_ = std::move(text);
     if (socket_->error_ == 0) socket_->error_ = err;  // readers and senders see it from now on
 }
@@ -476,6 +849,10 @@ TlsSession::Step TlsSession::handshake_step() noexcept {
 
 void TlsSession::finish_handshake() noexcept {
     handshake_done_ = true;
+    // TLS 1.2 sessions (id or ticket) are resumable now; a TLS 1.3 ticket comes
+    // after the handshake (on_wolfssl_ticket).
+    if (resume_ctx_ != nullptr && (ticket_arrived_ || wolfSSL_version(ssl_) != TLS1_3_VERSION))
+        remember_for_resumption();
     // Application data that came with the last handshake flight is queued already.
     decrypt_available();
 }

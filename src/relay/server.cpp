@@ -92,17 +92,43 @@ struct ShardRole {
 };
 
 // The TLS contexts: built once here, before any shard starts, and only read by the
-// shards afterwards (see io/tls.hpp). Certificates are read at start-up only: a
-// renewed certificate takes a restart.
+// shards afterwards (see io/tls.hpp). SIGHUP reloads the listener's certificates
+// (reload_tls): new handshakes take the new ones, open connections keep theirs.
 struct TlsContexts {
     std::unique_ptr<io::TlsServerContext> server;
     std::unique_ptr<io::TlsClientContext> client;
 };
 
+void log_tls_listener(const char* what, const ServeSettings& st, const io::TlsServerContext& server) {
+    std::string names;
+    for (const std::string& n : server.server_names()) names += (names.empty() ? "" : ",") + n;
+    obs::log(obs::Level::info, what,
+             {{"cert", st.tls_cert}, {"certificates", st.tls_certs.size()}, {"names", names},
+              {"generation", server.generation()}});
+}
+
+// SIGHUP: reads the listener's certificates and keys again. A bad file keeps the
+// certificates in use (and says which file); the server goes on either way.
+void reload_tls(const ServeSettings& st, io::TlsServerContext* server) {
+    if (server == nullptr) {
+        obs::log(obs::Level::info, "SIGHUP: no TLS listener, nothing to reload");
+        return;
+    }
+    if (const std::string error = server->reload(); !error.empty()) {
+        obs::log(obs::Level::error, "TLS reload failed, keeping the certificates in use", {{"reason", error}});
+        return;
+    }
+    log_tls_listener("TLS certificates reloaded", st, *server);
+}
+
 // Builds what the settings ask for; on failure returns false with the reason.
 bool make_tls_contexts(const ServeSettings& st, bool need_client, TlsContexts& out, std::string& error) {
     try {
-        if (!st.tls_cert.empty()) out.server = std::make_unique<io::TlsServerContext>(st.tls_cert, st.tls_key);
+        if (!st.tls_certs.empty()) {
+            std::vector<io::TlsCertificateFiles> files;
+            for (std::size_t i = 0; i < st.tls_certs.size(); ++i) files.push_back({st.tls_certs[i], st.tls_keys[i]});
+            out.server = std::make_unique<io::TlsServerContext>(std::move(files));
+        }
         if (need_client) {
             io::TlsClientOptions options;
             options.ca_file = st.upstream_ca;
@@ -112,7 +138,7 @@ bool make_tls_contexts(const ServeSettings& st, bool need_client, TlsContexts& o
         error = e.what();
         return false;
     }
-    if (out.server) obs::log(obs::Level::info, "TLS listener ready", {{"cert", st.tls_cert}});
+    if (out.server) log_tls_listener("TLS listener ready", st, *out.server);
     if (out.client) {
         const bool system = out.client->system_cas_loaded();
         obs::log(obs::Level::info, "TLS client ready",
@@ -366,6 +392,7 @@ int serve_main(int argc, char** argv) {
                 break;
             }
             if (sig == SIGUSR1) reopen_logs(st, level, log_fd, access_log);
+            if (sig == SIGHUP) reload_tls(st, tls.server.get());
         }
         for (auto& t : threads)
             if (relay::Shard* s = t->shard.load()) s->begin_drain();

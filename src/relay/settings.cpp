@@ -2,6 +2,7 @@
 
 #include <simdjson.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -16,6 +17,23 @@ namespace {
 
 enum class Kind { text, count, duration, size, mode, toggle };
 
+// Joins the values of a repeated flag (or a config array); paths hold no newline.
+constexpr char kListSeparator = '\n';
+
+bool is_repeatable(std::string_view flag) { return flag == "tls-cert" || flag == "tls-key"; }
+
+std::vector<std::string> split_list(const std::string& v) {
+    std::vector<std::string> out;
+    std::size_t at = 0;
+    while (at <= v.size()) {
+        const std::size_t end = std::min(v.find(kListSeparator, at), v.size());
+        out.push_back(v.substr(at, end - at));
+        at = end + 1;
+    }
+    if (out.size() == 1 && out.front().empty()) out.clear();
+    return out;
+}
+
 struct Knob {
     const char* name;  // flag name without "--"
     Kind kind;
@@ -23,6 +41,13 @@ struct Knob {
 };
 
 #define TEXT(field) [](ServeSettings& s, std::uint64_t, const std::string& v) { s.field = v; }
+// A repeatable flag: its values arrive joined by '\n' (see kListSeparator); the
+// first also goes to the single field.
+#define LIST(first, all)                                                       \
+    [](ServeSettings& s, std::uint64_t, const std::string& v) {                \
+        s.all = split_list(v);                                                 \
+        s.first = s.all.empty() ? std::string() : s.all.front();               \
+    }
 #define NUMBER(field) \
     [](ServeSettings& s, std::uint64_t n, const std::string&) { s.field = static_cast<decltype(s.field)>(n); }
 
@@ -37,8 +62,8 @@ const std::vector<Knob>& knobs() {
         {"upstream", Kind::text, TEXT(upstream)},
         {"log-file", Kind::text, TEXT(log_file)},
         {"log-level", Kind::text, TEXT(log_level)},
-        {"tls-cert", Kind::text, TEXT(tls_cert)},
-        {"tls-key", Kind::text, TEXT(tls_key)},
+        {"tls-cert", Kind::text, LIST(tls_cert, tls_certs)},
+        {"tls-key", Kind::text, LIST(tls_key, tls_keys)},
         {"upstream-ca", Kind::text, TEXT(upstream_ca)},
         {"data", Kind::text, TEXT(data_dir)},
         {"upstream-max-concurrent", Kind::count, NUMBER(upstream_max_concurrent)},
@@ -56,6 +81,7 @@ const std::vector<Knob>& knobs() {
     return k;
 }
 #undef TEXT
+#undef LIST
 #undef NUMBER
 
 const Knob* find_knob(std::string_view name) {
@@ -145,7 +171,19 @@ bool read_config(const std::string& path, std::map<std::string, std::string>& ou
             return false;
         }
         std::string_view sv;
-        if (!field.value.get(sv)) {
+        simdjson::dom::array list;
+        if (is_repeatable(name) && !field.value.get(list)) {
+            std::string joined;
+            for (auto item : list) {
+                if (item.get(sv)) {
+                    error = "config file " + path + ": '" + name + "' must be a string or an array of strings";
+                    return false;
+                }
+                if (!joined.empty()) joined += kListSeparator;
+                joined += sv;
+            }
+            out[name] = joined;
+        } else if (!field.value.get(sv)) {
             out[name] = std::string(sv);
         } else if (field.value.is_bool()) {
             out[name] = field.value.get_bool().value_unsafe() ? "true" : "false";
@@ -166,7 +204,7 @@ bool read_config(const std::string& path, std::map<std::string, std::string>& ou
 const char* serve_usage() {
     return "usage: ringrelay serve [--listen 0.0.0.0:8080] [--admin-listen 127.0.0.1:9090] [--shards N]\n"
            "                       [--mode gateway|relay] [--upstream URL] [--config FILE.json]\n"
-           "                       [--log-file F] [--log-level info] [--tls-cert F --tls-key F] [--data DIR]\n"
+           "                       [--log-file F] [--log-level info] [--tls-cert F --tls-key F]... [--data DIR]\n"
            "                       [--upstream-ca FILE]\n"
            "                       [--upstream-max-concurrent 64] [--upstream-max-queue 1024]\n"
            "                       [--upstream-queue-timeout 30s] [--upstream-timeout 30s]\n"
@@ -203,7 +241,8 @@ bool resolve_settings(int argc, char** argv, ServeSettings& out, std::string& er
             error = "serve: unknown flag --" + name + " (see ringrelay serve --help)";
             return false;
         }
-        flags[name] = value;
+        if (is_repeatable(name) && flags.count(name)) flags[name] += kListSeparator + value;
+        else flags[name] = value;
     }
     std::string config_path = flags.count("config") ? flags["config"] : "";
     if (config_path.empty())
@@ -235,10 +274,19 @@ bool resolve_settings(int argc, char** argv, ServeSettings& out, std::string& er
         error = "serve: --upstream-max-concurrent must be at least 1";
         return false;
     }
-    if (out.tls_cert.empty() != out.tls_key.empty()) {
-        error = "serve: --tls-cert and --tls-key go together";
+    if (out.tls_certs.size() != out.tls_keys.size()) {
+        error = out.tls_certs.size() <= 1 && out.tls_keys.size() <= 1
+                    ? "serve: --tls-cert and --tls-key go together"
+                    : "serve: --tls-cert and --tls-key go together in pairs (" +
+                          std::to_string(out.tls_certs.size()) + " certificates, " +
+                          std::to_string(out.tls_keys.size()) + " keys)";
         return false;
     }
+    for (std::size_t i = 0; i < out.tls_certs.size(); ++i)
+        if (out.tls_certs[i].empty() || out.tls_keys[i].empty()) {
+            error = "serve: --tls-cert and --tls-key go together";
+            return false;
+        }
     return true;
 }
 

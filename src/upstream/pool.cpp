@@ -90,7 +90,9 @@ io::Task<int> UpstreamPool::start_tls(io::Socket& socket, const UpstreamTarget& 
                                       std::string& reason) {
     static constexpr std::string_view kFailed = "TLS handshake with upstream failed: ";
     std::unique_ptr<io::TlsSession> session;
-    if (tls_client_ != nullptr) session = io::TlsSession::client(*tls_client_, t.host);
+    // Resumption per target (its address, Host and base path): the next connection
+    // offers the session the last one was granted.
+    if (tls_client_ != nullptr) session = io::TlsSession::client(*tls_client_, t.host, t.key() + ' ' + t.host_header);
     if (!session) {
         reason = std::string(kFailed) + (tls_client_ ? "out of memory" : "this server has no TLS client context");
         co_return tls_client_ ? -ENOMEM : -EPROTONOSUPPORT;

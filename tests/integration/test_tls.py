@@ -5,15 +5,19 @@ certificate for localhost and 127.0.0.1, an unrelated CA):
     client --plain--> ringrelay B (--upstream https://A, --upstream-ca) --TLS--> A --> mock
 
 Python's ssl module is the TLS client on the outside, ringrelay's own client
-(wolfSSL) the one inside B; curl joins in when installed."""
+(wolfSSL) the one inside B; curl joins in when installed. SNI, reloads and
+resumption use certificates made at test time (MadeCertificates, the openssl tool),
+and for resumption to upstreams a Python TLS server that counts resumed handshakes."""
 
 import http.client
 import json
 import os
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
+import threading
 import time
 
 import harness
@@ -214,6 +218,227 @@ class TlsUpstream(harness.IntegrationTestCase):
         self.assertIsNone(self.mock.last(), 'nothing may reach the upstream past a failed handshake')
 
 
+class MadeCertificates:
+    """A CA and server certificates made now with the openssl tool, in dir."""
+
+    def __init__(self, dir):
+        self.dir = dir
+        self.ca = os.path.join(dir, 'ca.pem')
+        self._sh('openssl ecparam -name prime256v1 -genkey -noout -out ca.key && '
+                 "openssl req -x509 -new -key ca.key -sha256 -days 2 -subj '/CN=made CA' "
+                 '-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign '
+                 '-out ca.pem')
+
+    def _sh(self, cmd):
+        out = subprocess.run(['sh', '-c', cmd], cwd=self.dir, capture_output=True, timeout=60)
+        if out.returncode != 0:
+            raise harness.HarnessError('openssl failed: %s\n%s' % (cmd, out.stderr.decode()))
+
+    def make(self, stem, san, cn=None):
+        """<stem>.pem / <stem>.key for san ('DNS:a.test,IP:127.0.0.1'), replaced atomically."""
+        cn = cn or stem
+        self._sh('openssl ecparam -name prime256v1 -genkey -noout -out {s}.ec && '
+                 'openssl pkcs8 -topk8 -nocrypt -in {s}.ec -out {s}.key.new && '
+                 "openssl req -new -key {s}.key.new -subj '/CN={cn}' -out {s}.csr && "
+                 "printf 'basicConstraints=critical,CA:FALSE\\nsubjectAltName={san}\\n' > {s}.ext && "
+                 'openssl x509 -req -in {s}.csr -CA ca.pem -CAkey ca.key -CAcreateserial -sha256 '
+                 '-days 2 -extfile {s}.ext -out {s}.pem.new && '
+                 'mv {s}.pem.new {s}.pem && mv {s}.key.new {s}.key'.format(s=stem, san=san, cn=cn))
+        return os.path.join(self.dir, stem + '.pem'), os.path.join(self.dir, stem + '.key')
+
+
+def peer_cn(sock):
+    subject = dict(x[0] for x in sock.getpeercert()['subject'])
+    return subject.get('commonName')
+
+
+def healthz_over(sock_conn):
+    sock_conn.send('GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n')
+    return sock_conn.read_response()
+
+
+class TlsCertificatesAndResumption(harness.IntegrationTestCase):
+    """The listener with several certificates (SNI), session tickets, SIGHUP reloads."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.mock = cls.start_class_mock()
+
+    def setUp(self):
+        self.mock.reset()
+        self.made = MadeCertificates(self.make_tempdir())
+
+    def start_a(self, pairs, extra_args=()):
+        args = []
+        for cert, key in pairs:
+            args += ['--tls-cert', cert, '--tls-key', key]
+        return self.start_relay(self.mock, extra_args=args + list(extra_args))
+
+    def ctx(self, check_hostname=True, max_version=None):
+        c = client_context(cafile=self.made.ca)
+        c.check_hostname = check_hostname
+        if max_version:
+            c.maximum_version = max_version
+        return c
+
+    def test_sni_picks_each_certificate_and_the_first_answers_no_or_unknown_names(self):
+        default = self.made.make('default', 'DNS:localhost,IP:127.0.0.1', cn='default-cert')
+        alpha = self.made.make('alpha', 'DNS:alpha.test', cn='alpha-cert')
+        beta = self.made.make('beta', 'DNS:*.beta.test', cn='beta-cert')
+        a = self.start_a([default, alpha, beta])
+        seen = {}
+        for name in ('alpha.test', 'x.beta.test', 'unknown.test', None):
+            with TlsConnection(a.port, self.ctx(check_hostname=False), server_hostname=name) as conn:
+                seen[name] = peer_cn(conn.sock)
+                self.assertStatus(healthz_over(conn), 200)
+        self.assertEqual(seen, {'alpha.test': 'alpha-cert', 'x.beta.test': 'beta-cert',
+                                'unknown.test': 'default-cert', None: 'default-cert'})
+        # And with the name checked, as a real client does.
+        with TlsConnection(a.port, self.ctx(), server_hostname='alpha.test') as conn:
+            self.assertStatus(healthz_over(conn), 200)
+        self.assertIn('alpha.test', a.stderr_text())  # the start-up line names what is served
+
+    def assert_resumes(self, port, max_version=None):
+        ctx = self.ctx(max_version=max_version)
+        with TlsConnection(port, ctx) as first:
+            self.assertStatus(healthz_over(first), 200)  # TLS 1.3: the ticket came with it
+            self.assertFalse(first.sock.session_reused)
+            session = first.sock.session
+        raw = socket.create_connection((HOST, port), timeout=harness.IO_TIMEOUT)
+        second = ctx.wrap_socket(raw, server_hostname='localhost', session=session)
+        try:
+            self.assertTrue(second.session_reused, 'the ticket did not resume the session')
+        finally:
+            second.close()
+
+    def test_a_session_ticket_resumes_the_next_connection_in_tls13_and_tls12(self):
+        a = self.start_a([self.made.make('site', 'DNS:localhost')])
+        self.assert_resumes(a.port)
+        self.assert_resumes(a.port, max_version=ssl.TLSVersion.TLSv1_2)
+
+    def test_sighup_reloads_the_certificates_and_keeps_open_connections(self):
+        cert, key = self.made.make('site', 'DNS:old.test')
+        a = self.start_a([(cert, key)])
+        established = TlsConnection(a.port, self.ctx(), server_hostname='old.test')
+        self.addCleanup(established.close)
+        self.assertStatus(healthz_over(established), 200)
+
+        self.made.make('site', 'DNS:new.test')
+        os.kill(a.pid, signal.SIGHUP)
+        harness.wait_for(lambda: 'TLS certificates reloaded' in a.stderr_text(), timeout=10,
+                         message='the reload log line')
+        with TlsConnection(a.port, self.ctx(), server_hostname='new.test') as conn:
+            self.assertStatus(healthz_over(conn), 200)
+        with self.assertRaises(ssl.SSLCertVerificationError):
+            TlsConnection(a.port, self.ctx(), server_hostname='old.test')
+        self.assertStatus(healthz_over(established), 200)  # still open, still served
+
+        with open(cert, 'w') as f:
+            f.write('not a certificate\n')
+        os.kill(a.pid, signal.SIGHUP)
+        harness.wait_for(lambda: 'TLS reload failed' in a.stderr_text(), timeout=10,
+                         message='the failed-reload log line')
+        line = [l for l in a.stderr_text().splitlines() if 'TLS reload failed' in l][0]
+        self.assertIn(cert, line)
+        with TlsConnection(a.port, self.ctx(), server_hostname='new.test') as conn:
+            self.assertStatus(healthz_over(conn), 200)
+        self.assertStatus(healthz_over(established), 200)
+        self.assertTrue(a.running())
+
+
+class CountingTlsUpstream:
+    """An HTTPS upstream on loopback (Python's ssl) answering every request with
+    Connection: close, so each request needs a new TLS connection; it records for
+    each handshake whether it resumed a session."""
+
+    def __init__(self, cert, key, max_version=None):
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(cert, key)
+        if max_version:
+            self.ctx.maximum_version = max_version
+        self.listener = socket.create_server((HOST, 0))
+        self.listener.settimeout(0.2)
+        self.port = self.listener.getsockname()[1]
+        self.resumed = []
+        self.lock = threading.Lock()
+        self.stopping = False
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while not self.stopping:
+            try:
+                raw, _ = self.listener.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            try:
+                self._answer(raw)
+            except (OSError, ssl.SSLError):
+                pass
+
+    def _answer(self, raw):
+        raw.settimeout(harness.IO_TIMEOUT)
+        with self.ctx.wrap_socket(raw, server_side=True) as conn:
+            data = b''
+            while b'\r\n\r\n' not in data:
+                piece = conn.recv(65536)
+                if not piece:
+                    return
+                data += piece
+            head, body = data.split(b'\r\n\r\n', 1)
+            length = 0
+            for line in head.split(b'\r\n')[1:]:
+                name, _, value = line.partition(b':')
+                if name.strip().lower() == b'content-length':
+                    length = int(value.strip())
+            while len(body) < length:
+                body += conn.recv(65536)
+            with self.lock:
+                self.resumed.append(conn.session_reused)
+            answer = json.dumps({'resumed': conn.session_reused}).encode()
+            conn.sendall(b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n'
+                         b'Content-Length: %d\r\n\r\n' % len(answer) + answer)
+
+    def stop(self):
+        self.stopping = True
+        self.listener.close()
+        self.thread.join(timeout=5)
+
+
+class TlsResumptionToUpstreams(harness.IntegrationTestCase):
+    """ringrelay resumes its TLS sessions to an https upstream on new connections."""
+
+    def relay_to(self, upstream, ca):
+        port, admin = harness.free_port(), harness.free_port()
+        return self.start_ringrelay(
+            ['serve', '--mode', 'relay', '--upstream', 'https://%s:%d' % (HOST, upstream.port),
+             '--upstream-ca', ca, '--listen', '%s:%d' % (HOST, port),
+             '--admin-listen', '%s:%d' % (HOST, admin), '--shards', '1',
+             '--upstream-timeout', '5s', '--data', self.make_tempdir()])
+
+    def check_resumes(self, max_version=None):
+        made = MadeCertificates(self.make_tempdir())
+        cert, key = made.make('upstream', 'IP:127.0.0.1')
+        upstream = CountingTlsUpstream(cert, key, max_version)
+        self.addCleanup(upstream.stop)
+        b = self.relay_to(upstream, made.ca)
+        for i in range(4):
+            resp = http_request(b.port, 'POST', CHAT, json_body={'model': 'r%d' % i})
+            self.assertStatus(resp, 200)
+        with upstream.lock:
+            resumed = list(upstream.resumed)
+        self.assertEqual(len(resumed), 4, 'each request should have had its own upstream connection')
+        self.assertEqual(resumed, [False, True, True, True])
+
+    def test_new_upstream_connections_resume_the_tls13_session(self):
+        self.check_resumes()
+
+    def test_new_upstream_connections_resume_the_tls12_session(self):
+        self.check_resumes(ssl.TLSVersion.TLSv1_2)
+
+
 class TlsStartup(harness.IntegrationTestCase):
     """Bad TLS settings stop the server at start with one clear line."""
 
@@ -241,6 +466,14 @@ class TlsStartup(harness.IntegrationTestCase):
 
     def test_a_certificate_without_its_key_is_a_usage_error(self):
         self.assertFailsWith(['--tls-cert', CERT], 2, '--tls-key')
+
+    def test_a_second_certificate_without_its_key_is_a_usage_error(self):
+        self.assertFailsWith(['--tls-cert', CERT, '--tls-key', KEY, '--tls-cert', CERT], 2, 'in pairs')
+
+    def test_a_bad_second_certificate_exits_1_naming_it(self):
+        missing = os.path.join(self.make_tempdir(), 'second.pem')
+        self.assertFailsWith(['--tls-cert', CERT, '--tls-key', KEY, '--tls-cert', missing, '--tls-key', KEY],
+                             1, missing)
 
     def test_an_unreadable_upstream_ca_exits_1(self):
         missing = os.path.join(self.make_tempdir(), 'no-ca.pem')

@@ -15,13 +15,16 @@
 //   co_await s->readable(deadline); s->front(); // decrypted
 //
 // Threading: a context (TlsClientContext, TlsServerContext) is built once at
-// start-up, on one thread, and then only read: every shard creates its sessions
-// from it concurrently (wolfSSL_new takes the context's own lock for its
-// reference count; the certificate store is read-only once loaded). A session
-// belongs to one socket and is used only on that socket's shard. Contexts must
-// outlive every session made from them. The first context constructed calls
-// wolfSSL_Init() and the last one destroyed wolfSSL_Cleanup(): both happen on
-// the start-up thread, never while shards run.
+// start-up, on one thread; every shard creates its sessions from it concurrently.
+// A server context's certificates can be reloaded from any thread while shards
+// run (reload(): a new set of wolfSSL contexts replaces the old one for new
+// handshakes; each session keeps the set it began with alive until it is freed).
+// The client context's resumption cache is locked (touched once per upstream
+// connect, never per request). A session belongs to one socket and is used only
+// on that socket's shard. Contexts must outlive every session made from them.
+// wolfSSL_Init()/wolfSSL_Cleanup() are reference counted by wolfSSL: the first
+// context constructed initialises the library, the last one destroyed (at exit,
+// on the start-up thread) cleans it up.
 //
 // Errors: contexts throw std::runtime_error at start-up with a one-line reason
 // (file, and what is wrong with it). Sessions report failures through the
@@ -31,14 +34,18 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <unordered_map>
+#include <vector>
 
 #include "ringrelay/io/socket.hpp"
 #include "ringrelay/io/task.hpp"
 
 struct WOLFSSL_CTX;
 struct WOLFSSL;
+struct WOLFSSL_SESSION;
 
 namespace rr::io {
 
@@ -68,26 +75,85 @@ public:
     // Whether the system bundle was found and loaded (for the start-up log).
     bool system_cas_loaded() const noexcept { return system_cas_loaded_; }
 
+    // Session resumption to upstreams: the last resumable session (TLS 1.2 session
+    // or TLS 1.3 ticket) of each resume key (an upstream target), offered again by
+    // the next client session made with that key. Holds one session per key.
+    void remember_session(const std::string& resume_key, WOLFSSL* ssl) const noexcept;
+    // Offers the remembered session of resume_key to ssl; false when there is none.
+    bool offer_session(const std::string& resume_key, WOLFSSL* ssl) const noexcept;
+    // Forgets resume_key's session (the server refused it, or the handshake failed).
+    void forget_session(const std::string& resume_key) const noexcept;
+    std::size_t remembered_sessions() const noexcept;
+
 private:
     WOLFSSL_CTX* ctx_ = nullptr;
     bool system_cas_loaded_ = false;
+    mutable std::mutex sessions_mu_;
+    mutable std::unordered_map<std::string, WOLFSSL_SESSION*> sessions_;
 };
 
-// The listener's context: a certificate chain and its private key, PEM files.
-// Serves TLS 1.2 and 1.3 and answers ALPN "http/1.1".
+// A certificate chain and its private key, PEM files.
+struct TlsCertificateFiles {
+    std::string cert_file;
+    std::string key_file;
+};
+
+class TlsCertificateSet;  // the wolfSSL contexts of one load of the certificates (tls.cpp)
+class TlsTicketKeys;      // the session ticket keys of a listener (tls.cpp)
+
+// The listener's context: one or several certificate chains with their private
+// keys, PEM files. Serves TLS 1.2 and 1.3, answers ALPN "http/1.1", and issues
+// session tickets (resumption without a server-side cache).
+//
+// Several certificates are chosen by SNI: each one answers the DNS names of its
+// certificate (subjectAltName DNS entries, else the subject CN; "*.example.com"
+// covers one label), an exact name before a wildcard, the first listed when two
+// claim the same name. The first certificate is the default: it answers clients
+// that send no SNI or a name no certificate has.
+//
+// Ticket keys are random, made in memory (never written or logged), shared by
+// every certificate and kept across reload(): a new key encrypts tickets every
+// kTicketKeyRotation, the one before still decrypts them (and its tickets are
+// re-issued under the new key), so a ticket lives at most two rotations.
 class TlsServerContext {
 public:
+    static constexpr std::uint64_t kTicketKeyRotationSeconds = 3600;
+
     // Throws std::runtime_error naming the file and the problem when the
     // certificate or key cannot be read, parsed, or do not belong together.
     TlsServerContext(const std::string& cert_file, const std::string& key_file);
+    // Several certificates, the first being the default (at least one).
+    explicit TlsServerContext(std::vector<TlsCertificateFiles> certificates);
     ~TlsServerContext();
     TlsServerContext(const TlsServerContext&) = delete;
     TlsServerContext& operator=(const TlsServerContext&) = delete;
 
-    WOLFSSL_CTX* native() const noexcept { return ctx_; }
+    // Reads every certificate and key again (the same files) and, when all load,
+    // serves new handshakes with them; sessions already made keep theirs. When any
+    // file is bad, keeps the certificates in use and returns why (the same message
+    // the constructor would throw); empty on success. Any thread, while shards run.
+    std::string reload();
+    // How many times the certificates were loaded (1 after construction).
+    std::uint64_t generation() const noexcept;
+    // The names the certificates answer, in order, for the start-up log
+    // ("default" first, then each certificate's names).
+    std::vector<std::string> server_names() const;
+
+    // The default certificate's wolfSSL context, valid until the next reload().
+    WOLFSSL_CTX* native() const noexcept;
+
+    // Starts a new ticket key now (the clock does it every kTicketKeyRotationSeconds).
+    void rotate_ticket_key() noexcept;
 
 private:
-    WOLFSSL_CTX* ctx_ = nullptr;
+    friend class TlsSession;
+    std::shared_ptr<const TlsCertificateSet> current() const noexcept;
+
+    std::vector<TlsCertificateFiles> files_;
+    std::shared_ptr<TlsTicketKeys> tickets_;
+    mutable std::mutex mu_;  // guards current_ and generation_
+    std::shared_ptr<const TlsCertificateSet> current_;
+    std::uint64_t generation_ = 0;
 };
 
 // One connection's TLS state. Created unattached, then given to its socket with
@@ -102,9 +168,14 @@ public:
 
     // A client session that sends SNI for host (unless host is an IP literal),
     // verifies the certificate against host (DNS name or IP address), and offers
-    // ALPN http/1.1. host may be "[v6]". Null when wolfSSL cannot allocate.
-    static std::unique_ptr<TlsSession> client(const TlsClientContext& ctx, std::string_view host);
-    // A server session. Null when wolfSSL cannot allocate.
+    // ALPN http/1.1. host may be "[v6]". With a resume_key (say, the upstream's
+    // address and host), it offers the session remembered for that key and, once
+    // the server grants a resumable session, remembers it for the next one.
+    // Null when wolfSSL cannot allocate.
+    static std::unique_ptr<TlsSession> client(const TlsClientContext& ctx, std::string_view host,
+                                              std::string_view resume_key = {});
+    // A server session with the context's current certificates. Null when wolfSSL
+    // cannot allocate.
     static std::unique_ptr<TlsSession> server(const TlsServerContext& ctx);
 
     ~TlsSession();
@@ -122,6 +193,10 @@ public:
     std::string_view protocol() const noexcept;
     // The ALPN protocol both sides agreed on, empty if none.
     std::string_view alpn() const noexcept;
+    // The handshake resumed an earlier session (ticket or session id).
+    bool resumed() const noexcept;
+    // The SNI name the client sent (server side), empty if none.
+    std::string_view server_name() const noexcept;
 
 private:
     friend class Socket;
@@ -129,6 +204,8 @@ private:
     friend Task<int> tls_handshake(Socket& socket, std::uint64_t deadline_ms);
 
     TlsSession(WOLFSSL* ssl, bool is_server) noexcept;
+    static int on_wolfssl_ticket(WOLFSSL* ssl, const unsigned char* ticket, int size, void* ctx);
+    void remember_for_resumption() noexcept;
     static int on_wolfssl_recv(WOLFSSL* ssl, char* buf, int size, void* ctx);
     static int on_wolfssl_send(WOLFSSL* ssl, char* buf, int size, void* ctx);
 
@@ -181,6 +258,13 @@ private:
     std::string out_;      // ciphertext produced, not yet handed to a send
     std::string sending_;  // ciphertext of the send in flight (stable while it is)
     std::string error_text_;
+    // Server: the certificates this session was made with, alive while it is.
+    std::shared_ptr<const TlsCertificateSet> certificates_;
+    // Client resumption: where to remember the session, and whether a TLS 1.3
+    // ticket came since the last time it was remembered.
+    const TlsClientContext* resume_ctx_ = nullptr;
+    std::string resume_key_;
+    bool ticket_arrived_ = false;
 };
 
 // Runs the TLS handshake of socket (client or server, as its session says):

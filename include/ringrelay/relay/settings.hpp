@@ -20,8 +20,13 @@ struct ServeSettings {
     std::string config_file;
     std::string log_file;
     std::string log_level = "info";
+    // The listener's certificates: --tls-cert/--tls-key pairs, repeatable (in the
+    // config file, arrays); the first pair is the default, the others are chosen by
+    // SNI. tls_cert/tls_key are the first pair.
     std::string tls_cert;
     std::string tls_key;
+    std::vector<std::string> tls_certs;
+    std::vector<std::string> tls_keys;
     std::string upstream_ca;  // extra PEM CA file trusted for https upstreams (besides the system's)
     std::string data_dir;
 

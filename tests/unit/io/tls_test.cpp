@@ -1,6 +1,7 @@
 // TlsSession on io::Socket against the real kernel: a TCP pair on loopback, both
 // ends in one io_uring loop, the test certificates of tests/data/tls (a test CA,
-// a server certificate for localhost and 127.0.0.1, an unrelated CA).
+// a server certificate for localhost and 127.0.0.1, an unrelated CA), and for SNI,
+// reloads and resumption certificates made at test time with the openssl tool.
 #include <doctest/doctest.h>
 
 #include <arpa/inet.h>
@@ -10,7 +11,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -518,4 +521,255 @@ TEST_CASE("contexts refuse unreadable or mismatched files with a message naming 
     m = message_of([&] { TlsClientContext c(trusting(files.key)); });
     CHECK(m.find("cannot load upstream CA file " + files.key) != std::string::npos);
     CHECK(message_of([&] { TlsClientContext c(trusting(files.ca)); }) == "(no error)");
+}
+
+// ---- several certificates, reloads, tickets, resumption ---------------------------
+
+namespace {
+
+// A CA and server certificates made by the openssl tool in a temp dir, removed after.
+class MadeCertificates {
+public:
+    MadeCertificates() {
+        char tmpl[] = "/tmp/rr-tls-test-XXXXXX";
+        REQUIRE(mkdtemp(tmpl) != nullptr);
+        dir_ = tmpl;
+        sh("openssl ecparam -name prime256v1 -genkey -noout -out ca.key && "
+           "openssl req -x509 -new -key ca.key -sha256 -days 2 -subj '/CN=made CA' "
+           "-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign -out ca.pem");
+    }
+    ~MadeCertificates() { std::system(("rm -rf '" + dir_ + "'").c_str()); }
+    MadeCertificates(const MadeCertificates&) = delete;
+    MadeCertificates& operator=(const MadeCertificates&) = delete;
+
+    std::string ca() const { return dir_ + "/ca.pem"; }
+    std::string path(const std::string& file) const { return dir_ + "/" + file; }
+
+    // A certificate for san ("DNS:a.test,IP:127.0.0.1") signed by the CA, written
+    // to <stem>.pem and <stem>.key (replacing what was there).
+    TlsCertificateFiles make(const std::string& stem, const std::string& san) const {
+        sh("openssl ecparam -name prime256v1 -genkey -noout -out " + stem + ".ec && "
+           "openssl pkcs8 -topk8 -nocrypt -in " + stem + ".ec -out " + stem + ".key.new && "
+           "openssl req -new -key " + stem + ".key.new -subj '/CN=" + stem + "' -out " + stem + ".csr && "
+           "printf 'basicConstraints=critical,CA:FALSE\\nsubjectAltName=" + san + "\\n' > " + stem + ".ext && "
+           "openssl x509 -req -in " + stem + ".csr -CA ca.pem -CAkey ca.key -CAcreateserial -sha256 -days 2 "
+           "-extfile " + stem + ".ext -out " + stem + ".pem.new && "
+           "mv " + stem + ".pem.new " + stem + ".pem && mv " + stem + ".key.new " + stem + ".key");
+        return {path(stem + ".pem"), path(stem + ".key")};
+    }
+
+private:
+    void sh(const std::string& cmd) const {
+        const std::string full = "cd '" + dir_ + "' && (" + cmd + ") >/dev/null 2>&1";
+        REQUIRE_MESSAGE(std::system(full.c_str()) == 0, cmd);
+    }
+    std::string dir_;
+};
+
+// One TLS connection between the two contexts over loopback, both ends open.
+struct Connection {
+    Socket* server = nullptr;
+    Socket* client = nullptr;
+    int server_rc = 1;
+    int client_rc = 1;
+    bool ok() const { return server_rc == 0 && client_rc == 0; }
+};
+
+Task<Connection> open_connection(Loop& loop, const TlsServerContext& sctx, const TlsClientContext& cctx,
+                                 std::string_view host, std::string_view resume_key = {}) {
+    Connection c;
+    const auto [sfd, cfd] = tcp_pair();
+    c.server = tls_socket(loop, sfd, TlsSession::server(sctx));
+    c.client = tls_socket(loop, cfd, TlsSession::client(cctx, host, resume_key));
+    Join both;
+    both.start(handshake(c.server, loop.now_ms() + 5000, c.server_rc));
+    both.start(handshake(c.client, loop.now_ms() + 5000, c.client_rc));
+    co_await both.wait();
+    co_return c;
+}
+
+// A request and an answer: proves the connection carries data (and, in TLS 1.3,
+// lets the client take in the ticket the server sent after the handshake).
+Task<bool> ping_pong(Loop& loop, Connection& c) {
+    std::string at_server, at_client;
+    if (co_await c.client->send("ping", loop.now_ms() + 5000) != 0) co_return false;
+    if (co_await read_exactly(loop, c.server, 4, at_server) != Socket::kData) co_return false;
+    if (co_await c.server->send("pong", loop.now_ms() + 5000) != 0) co_return false;
+    if (co_await read_exactly(loop, c.client, 4, at_client) != Socket::kData) co_return false;
+    co_return at_server == "ping" && at_client == "pong";
+}
+
+Task<void> close_connection(Loop& loop, Connection& c) {
+    if (c.server) c.server->close_and_destroy();
+    if (c.client) c.client->close_and_destroy();
+    c.server = c.client = nullptr;
+    co_await settle(loop);
+}
+
+// Opens a connection, checks it carries data, closes it; the client's view of it.
+struct Outcome {
+    bool ok = false;
+    bool client_resumed = false;
+    bool server_resumed = false;
+    std::string server_name;
+};
+Task<Outcome> one_exchange(Loop& loop, const TlsServerContext& sctx, const TlsClientContext& cctx,
+                           std::string_view host, std::string_view resume_key = {}) {
+    Connection c = co_await open_connection(loop, sctx, cctx, host, resume_key);
+    Outcome o;
+    o.ok = c.ok() && co_await ping_pong(loop, c);
+    if (c.ok()) {
+        o.client_resumed = c.client->tls()->resumed();
+        o.server_resumed = c.server->tls()->resumed();
+        o.server_name = std::string(c.server->tls()->server_name());
+    }
+    co_await close_connection(loop, c);
+    co_return o;
+}
+
+}  // namespace
+
+TEST_CASE("SNI picks the certificate of the name asked for; the first answers no or unknown names") {
+    MadeCertificates made;
+    const TlsCertificateFiles fallback = made.make("default", "DNS:localhost,IP:127.0.0.1");
+    const TlsCertificateFiles alpha = made.make("alpha", "DNS:alpha.test");
+    const TlsCertificateFiles beta = made.make("beta", "DNS:*.beta.test");
+    TlsServerContext sctx({fallback, alpha, beta});
+    TlsClientContext cctx(trusting(made.ca()));
+    CHECK(sctx.server_names() ==
+          std::vector<std::string>{"default", "localhost", "alpha.test", "*.beta.test"});
+    Loop loop;
+    Outcome by_alpha, by_wildcard, by_case, by_ip, by_localhost, unknown, too_deep;
+    run(loop, [&]() -> Task<void> {
+        // The client checks the certificate against the name: each success proves
+        // which certificate the server chose.
+        by_alpha = co_await one_exchange(loop, sctx, cctx, "alpha.test");
+        by_wildcard = co_await one_exchange(loop, sctx, cctx, "x.beta.test");
+        by_case = co_await one_exchange(loop, sctx, cctx, "ALPHA.Test");
+        by_ip = co_await one_exchange(loop, sctx, cctx, "127.0.0.1");  // no SNI at all
+        by_localhost = co_await one_exchange(loop, sctx, cctx, "localhost");
+        unknown = co_await one_exchange(loop, sctx, cctx, "unknown.test");
+        too_deep = co_await one_exchange(loop, sctx, cctx, "a.b.beta.test");
+    }());
+    CHECK(by_alpha.ok);
+    CHECK(by_alpha.server_name == "alpha.test");
+    CHECK(by_wildcard.ok);
+    CHECK(by_case.ok);
+    CHECK(by_ip.ok);
+    CHECK(by_ip.server_name.empty());
+    CHECK(by_localhost.ok);
+    CHECK_FALSE(unknown.ok);   // the default certificate (localhost) answered it
+    CHECK_FALSE(too_deep.ok);  // a wildcard covers one label only
+    CHECK(loop.buffers().in_use() == 0);
+}
+
+TEST_CASE("a reload serves new handshakes with the new certificate; open connections keep working") {
+    MadeCertificates made;
+    const TlsCertificateFiles files = made.make("site", "DNS:old.test");
+    TlsServerContext sctx(files.cert_file, files.key_file);
+    TlsClientContext cctx(trusting(made.ca()));
+    Loop loop;
+    bool open_before = false, old_name_before = false, new_name_before = true;
+    bool open_after_reload = false, old_name_after = true, new_name_after = false;
+    bool after_bad_reload = false, open_after_bad = false;
+    std::string reload_error = "(not run)", bad_error;
+    std::uint64_t generation_after = 0, generation_after_bad = 0;
+    run(loop, [&]() -> Task<void> {
+        Connection established = co_await open_connection(loop, sctx, cctx, "old.test");
+        open_before = established.ok() && co_await ping_pong(loop, established);
+        old_name_before = (co_await one_exchange(loop, sctx, cctx, "old.test")).ok;
+        new_name_before = (co_await one_exchange(loop, sctx, cctx, "new.test")).ok;
+
+        made.make("site", "DNS:new.test");  // the renewed certificate, same files
+        reload_error = sctx.reload();
+        generation_after = sctx.generation();
+        open_after_reload = co_await ping_pong(loop, established);
+        old_name_after = (co_await one_exchange(loop, sctx, cctx, "old.test")).ok;
+        new_name_after = (co_await one_exchange(loop, sctx, cctx, "new.test")).ok;
+
+        std::ofstream(files.cert_file, std::ios::trunc) << "not a certificate\n";
+        bad_error = sctx.reload();
+        generation_after_bad = sctx.generation();
+        after_bad_reload = (co_await one_exchange(loop, sctx, cctx, "new.test")).ok;
+        open_after_bad = co_await ping_pong(loop, established);
+        co_await close_connection(loop, established);
+    }());
+    CHECK(open_before);
+    CHECK(old_name_before);
+    CHECK_FALSE(new_name_before);
+    CHECK(reload_error.empty());
+    CHECK(generation_after == 2);
+    CHECK(open_after_reload);  // the connection made before the reload still carries data
+    CHECK_FALSE(old_name_after);
+    CHECK(new_name_after);
+    CHECK(bad_error.find(files.cert_file) != std::string::npos);
+    CHECK(generation_after_bad == 2);
+    CHECK(after_bad_reload);  // the certificates in use were kept
+    CHECK(open_after_bad);
+    CHECK(loop.buffers().in_use() == 0);
+}
+
+TEST_CASE("a session ticket resumes the next connection, across a reload and one key rotation, not two") {
+    TlsServerContext sctx(files.cert, files.key);
+    TlsClientContext cctx(trusting(files.ca));
+    Loop loop;
+    Outcome first, second, no_key, after_reload, after_one_rotation, after_two_rotations, renewed;
+    std::size_t remembered = 0;
+    run(loop, [&]() -> Task<void> {
+        first = co_await one_exchange(loop, sctx, cctx, "localhost", "upstream-a");
+        remembered = cctx.remembered_sessions();
+        second = co_await one_exchange(loop, sctx, cctx, "localhost", "upstream-a");
+        no_key = co_await one_exchange(loop, sctx, cctx, "localhost");  // no resume key: nothing offered
+        CHECK(sctx.reload().empty());
+        after_reload = co_await one_exchange(loop, sctx, cctx, "localhost", "upstream-a");
+        sctx.rotate_ticket_key();
+        after_one_rotation = co_await one_exchange(loop, sctx, cctx, "localhost", "upstream-a");
+        // The session just remembered was issued under the newest key: two
+        // rotations make that key too old.
+        sctx.rotate_ticket_key();
+        sctx.rotate_ticket_key();
+        after_two_rotations = co_await one_exchange(loop, sctx, cctx, "localhost", "upstream-a");
+        renewed = co_await one_exchange(loop, sctx, cctx, "localhost", "upstream-a");
+    }());
+    CHECK(first.ok);
+    CHECK_FALSE(first.client_resumed);
+    CHECK(remembered == 1);
+    CHECK(second.ok);
+    CHECK(second.client_resumed);
+    CHECK(second.server_resumed);
+    CHECK(no_key.ok);
+    CHECK_FALSE(no_key.client_resumed);
+    CHECK(after_reload.ok);
+    CHECK(after_reload.server_resumed);
+    CHECK(after_one_rotation.ok);
+    CHECK(after_one_rotation.server_resumed);
+    CHECK(after_two_rotations.ok);  // a full handshake instead
+    CHECK_FALSE(after_two_rotations.server_resumed);
+    CHECK(renewed.ok);
+    CHECK(renewed.server_resumed);
+    CHECK(loop.buffers().in_use() == 0);
+}
+
+TEST_CASE("resumption is kept per key and survives SNI on a multi-certificate listener") {
+    MadeCertificates made;
+    const TlsCertificateFiles fallback = made.make("default", "DNS:localhost");
+    const TlsCertificateFiles alpha = made.make("alpha", "DNS:alpha.test");
+    TlsServerContext sctx({fallback, alpha});
+    TlsClientContext cctx(trusting(made.ca()));
+    Loop loop;
+    Outcome a1, a2, l1, l2;
+    run(loop, [&]() -> Task<void> {
+        a1 = co_await one_exchange(loop, sctx, cctx, "alpha.test", "alpha");
+        l1 = co_await one_exchange(loop, sctx, cctx, "localhost", "local");
+        a2 = co_await one_exchange(loop, sctx, cctx, "alpha.test", "alpha");
+        l2 = co_await one_exchange(loop, sctx, cctx, "localhost", "local");
+    }());
+    CHECK(a1.ok);
+    CHECK(l1.ok);
+    CHECK_FALSE(l1.client_resumed);  // another key: alpha's session is not offered
+    CHECK(a2.ok);
+    CHECK(a2.client_resumed);
+    CHECK(l2.ok);
+    CHECK(l2.client_resumed);
+    CHECK(cctx.remembered_sessions() == 2);
 }

@@ -117,3 +117,36 @@ TEST_CASE("an unknown key in the config file is an error, not ignored") {
     CHECK(err.find("upstream-max-concurent") != std::string::npos);
     std::remove(cfg.c_str());
 }
+
+TEST_CASE("--tls-cert and --tls-key repeat in pairs (flags or config arrays); the first pair is the default") {
+    ServeSettings s;
+    std::string err;
+    bool usage = false;
+    REQUIRE(resolve({"--tls-cert", "a.pem", "--tls-key", "a.key", "--tls-cert", "b.pem", "--tls-key", "b.key"}, s,
+                    err, usage));
+    CHECK(s.tls_certs == std::vector<std::string>{"a.pem", "b.pem"});
+    CHECK(s.tls_keys == std::vector<std::string>{"a.key", "b.key"});
+    CHECK(s.tls_cert == "a.pem");
+    CHECK(s.tls_key == "a.key");
+
+    REQUIRE(resolve({"--tls-cert", "one.pem", "--tls-key", "one.key"}, s, err, usage));
+    CHECK(s.tls_certs == std::vector<std::string>{"one.pem"});
+    CHECK(s.tls_cert == "one.pem");
+
+    CHECK_FALSE(resolve({"--tls-cert", "a.pem", "--tls-key", "a.key", "--tls-cert", "b.pem"}, s, err, usage));
+    CHECK(usage);
+    CHECK(err.find("in pairs (2 certificates, 1 keys)") != std::string::npos);
+    CHECK_FALSE(resolve({"--tls-cert", "a.pem"}, s, err, usage));
+    CHECK(err.find("--tls-key") != std::string::npos);
+
+    const std::string cfg = write_config(R"({"tls-cert": ["x.pem", "y.pem"], "tls_key": ["x.key", "y.key"]})");
+    REQUIRE(resolve({"--config", cfg}, s, err, usage));
+    CHECK(s.tls_certs == std::vector<std::string>{"x.pem", "y.pem"});
+    CHECK(s.tls_keys == std::vector<std::string>{"x.key", "y.key"});
+    CHECK(s.tls_cert == "x.pem");
+    std::remove(cfg.c_str());
+    const std::string bad = write_config(R"({"tls-cert": ["x.pem", 5]})");
+    CHECK_FALSE(resolve({"--config", bad}, s, err, usage));
+    CHECK(err.find("array of strings") != std::string::npos);
+    std::remove(bad.c_str());
+}
