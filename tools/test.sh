@@ -64,7 +64,7 @@ run_suite() {
 RR_SOAK_SECONDS=${RR_SOAK_SECONDS:-60} RR_SOAK_REQUESTS=${RR_SOAK_REQUESTS:-150000} \
   run_suite release build-test "-Dwerror=true -Dbuildtype=release" "--suite unit --suite integration"
 if [ -z "${QUICK:-}" ]; then
-  RR_SOAK_SECONDS=15 RR_SOAK_REQUESTS=ASAN_SOAK run_suite asan build-asan "-Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debugoptimized" \
+  RR_SOAK_SECONDS=15 RR_SOAK_REQUESTS=20000 run_suite asan build-asan "-Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debugoptimized" \
     "--suite unit --suite integration --timeout-multiplier 3"
   # ThreadSanitizer: the code shared between threads (token pool, key slots, limits,
   # the loop's cross-thread wake-ups, metrics and the access log ring).
