@@ -59,11 +59,12 @@ run_suite() {
   count_results "$dir" "$label"
 }
 
-# The gateway soak runs a minute in the release build, shorter under the sanitizers.
-RR_SOAK_SECONDS=${RR_SOAK_SECONDS:-60} \
+# The gateway soaks run a minute in the release build, shorter under the sanitizers:
+# RR_SOAK_SECONDS for test_gateway.py's, RR_SOAK_REQUESTS for test_soak.py's (wrk).
+RR_SOAK_SECONDS=${RR_SOAK_SECONDS:-60} RR_SOAK_REQUESTS=${RR_SOAK_REQUESTS:-150000} \
   run_suite release build-test "-Dwerror=true -Dbuildtype=release" "--suite unit --suite integration"
 if [ -z "${QUICK:-}" ]; then
-  RR_SOAK_SECONDS=15 run_suite asan build-asan "-Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debugoptimized" \
+  RR_SOAK_SECONDS=15 RR_SOAK_REQUESTS=20000 run_suite asan build-asan "-Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debugoptimized" \
     "--suite unit --suite integration --timeout-multiplier 3"
   # ThreadSanitizer: the code shared between threads (token pool, key slots, limits,
   # the loop's cross-thread wake-ups, metrics and the access log ring).
