@@ -5,8 +5,13 @@
 namespace rr::relay {
 
 ChannelTargets::ChannelTargets(io::Loop& loop, upstream::UpstreamPool& pool, BlockingWorker& resolver,
-                               Resolve resolve, std::uint64_t refresh_ms)
-    : loop_(loop), pool_(pool), resolver_(resolver), resolve_(std::move(resolve)), refresh_ms_(refresh_ms) {}
+                               Resolve resolve, std::uint64_t refresh_ms, std::uint64_t forget_after_ms)
+    : loop_(loop),
+      pool_(pool),
+      resolver_(resolver),
+      resolve_(std::move(resolve)),
+      refresh_ms_(refresh_ms),
+      forget_after_ms_(forget_after_ms) {}
 
 ChannelTargets::Resolve ChannelTargets::default_resolve() {
     return [](std::string_view url, upstream::UpstreamTarget& out, std::string& error) {
@@ -18,13 +23,24 @@ bool ChannelTargets::fresh(const Entry& e) const noexcept {
     return e.numeric || loop_.now_ms() - e.looked_up_at_ms < refresh_ms_;
 }
 
-bool ChannelTargets::known_target(std::string_view id, std::int64_t updated_at_ms, std::uint32_t& target) const noexcept {
+bool ChannelTargets::known_target(std::string_view id, std::int64_t updated_at_ms, upstream::TargetRef& target) noexcept {
     const auto it = entries_.find(id);
     if (it == entries_.end()) return false;
-    const Entry& e = it->second;
+    Entry& e = it->second;
     if (!e.known || e.version != updated_at_ms || (!fresh(e) && !e.refreshing)) return false;
+    e.used_at_ms = loop_.now_ms();
     target = e.target;
     return true;
+}
+
+void ChannelTargets::forget_unused() {
+    const std::uint64_t now = loop_.now_ms();
+    if (now - last_sweep_ms_ < refresh_ms_) return;
+    last_sweep_ms_ = now;
+    std::erase_if(entries_, [now, this](const auto& kv) {
+        const Entry& e = kv.second;
+        return e.waiters == 0 && !e.refreshing && now - e.used_at_ms >= forget_after_ms_;
+    });
 }
 
 // Runs the lookup on the resolver thread; the caller's coroutine waits, the shard does not.
@@ -37,10 +53,15 @@ io::Task<bool> ChannelTargets::look_up(std::string_view url, upstream::UpstreamT
 }
 
 io::Task<bool> ChannelTargets::target_for(std::string_view id, std::int64_t updated_at_ms, std::string_view base_url,
-                                          std::uint32_t& target, std::string& error) {
+                                          upstream::TargetRef& target, std::string& error) {
     auto it = entries_.find(id);
-    if (it == entries_.end()) it = entries_.emplace(std::string(id), Entry{}).first;
+    if (it == entries_.end()) {
+        forget_unused();  // new entries are what grows the map: sweep before adding one
+        it = entries_.emplace(std::string(id), Entry{}).first;
+    }
     Entry& e = it->second;
+    const EntryPin pin(e);  // e stays in the map across the lookups below
+    e.used_at_ms = loop_.now_ms();
     if (e.known && e.version == updated_at_ms) {
         if (!fresh(e) && !e.refreshing) co_await refresh(e, id, base_url);
         target = e.target;
@@ -56,7 +77,12 @@ io::Task<bool> ChannelTargets::target_for(std::string_view id, std::int64_t upda
     target = pool_.add_target(t);
     // Another request may have stored a newer version while this one waited.
     if (!e.known || e.version <= updated_at_ms) {
-        e = Entry{updated_at_ms, target, true, numeric, false, loop_.now_ms()};
+        e.version = updated_at_ms;
+        e.target = target;
+        e.known = true;
+        e.numeric = numeric;
+        e.refreshing = false;
+        e.looked_up_at_ms = loop_.now_ms();
     }
     co_return true;
 }

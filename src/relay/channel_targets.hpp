@@ -12,6 +12,12 @@
 // request for the channel looks the name up again; requests meanwhile keep using the
 // address known so far, and if the new lookup fails the known address stays (logged).
 // A changed channel (new updated_at) is looked up at once.
+//
+// Forgetting. An entry holds a reference to its pool target, so the pool keeps the
+// target while the channel may use it. A channel not asked for during kForgetAfterMs
+// (forget_after_ms; deleted, renamed, or just quiet) has its entry dropped (swept at most once per
+// refresh_ms, when a new entry is made): its target is then pruned by the pool once
+// its idle connections are gone. An entry that a lookup is waiting on is never dropped.
 #pragma once
 
 #include <cstdint>
@@ -33,31 +39,45 @@ public:
     // Parses a base URL and resolves its host (blocking: runs on the resolver thread).
     using Resolve = std::function<bool(std::string_view url, upstream::UpstreamTarget& out, std::string& error)>;
     static constexpr std::uint64_t kDefaultRefreshMs = 60'000;
+    static constexpr std::uint64_t kForgetAfterMs = 600'000;
 
     ChannelTargets(io::Loop& loop, upstream::UpstreamPool& pool, BlockingWorker& resolver,
-                   Resolve resolve = default_resolve(), std::uint64_t refresh_ms = kDefaultRefreshMs);
+                   Resolve resolve = default_resolve(), std::uint64_t refresh_ms = kDefaultRefreshMs,
+                   std::uint64_t forget_after_ms = kForgetAfterMs);
 
     // The request path's fast way: the target when the channel's address is known and
     // fresh (no coroutine, no lookup); false sends the caller to target_for().
-    bool known_target(std::string_view id, std::int64_t updated_at_ms, std::uint32_t& target) const noexcept;
+    bool known_target(std::string_view id, std::int64_t updated_at_ms, upstream::TargetRef& target) noexcept;
 
     // The pool target for the channel `id` at version `updated_at_ms` with `base_url`.
     // False with `error` when the URL is invalid or its host does not resolve (first
     // lookup of this version only: later failures keep the known address).
     io::Task<bool> target_for(std::string_view id, std::int64_t updated_at_ms, std::string_view base_url,
-                              std::uint32_t& target, std::string& error);
+                              upstream::TargetRef& target, std::string& error);
 
     std::uint64_t lookups() const noexcept { return lookups_; }  // sent to the resolver thread
+    std::size_t entries() const noexcept { return entries_.size(); }
 
 private:
     struct Entry {
         std::int64_t version = 0;  // the channel's updated_at_ms the target belongs to
-        std::uint32_t target = 0;
+        upstream::TargetRef target;
         bool known = false;        // target holds an address for version
         bool numeric = false;      // no DNS involved: never looked up again
         bool refreshing = false;   // a request is looking the name up again
         std::uint64_t looked_up_at_ms = 0;
+        std::uint64_t used_at_ms = 0;  // last asked for (forgetting)
+        std::uint32_t waiters = 0;     // coroutines holding this Entry& across a lookup
     };
+    // Holds an Entry& safe from forget_unused() while a lookup waits.
+    struct EntryPin {
+        explicit EntryPin(Entry& e) noexcept : e(e) { ++e.waiters; }
+        ~EntryPin() { --e.waiters; }
+        EntryPin(const EntryPin&) = delete;
+        EntryPin& operator=(const EntryPin&) = delete;
+        Entry& e;
+    };
+    void forget_unused();
     static Resolve default_resolve();
     io::Task<bool> look_up(std::string_view url, upstream::UpstreamTarget& out, std::string& error);
     io::Task<void> refresh(Entry& e, std::string_view id, std::string_view base_url);
@@ -67,14 +87,17 @@ private:
     BlockingWorker& resolver_;
     Resolve resolve_;
     std::uint64_t refresh_ms_;
+    std::uint64_t forget_after_ms_;
     struct IdHash {
         using is_transparent = void;  // find() by string_view, no std::string per request
         std::size_t operator()(std::string_view id) const noexcept { return std::hash<std::string_view>{}(id); }
     };
     bool fresh(const Entry& e) const noexcept;
 
-    // By channel id; never erased, so an Entry& stays valid across a lookup's wait.
+    // By channel id. A rehash keeps references valid; an entry is erased only by
+    // forget_unused() and only when no lookup waits on it.
     std::unordered_map<std::string, Entry, IdHash, std::equal_to<>> entries_;
+    std::uint64_t last_sweep_ms_ = 0;
     std::uint64_t lookups_ = 0;
 };
 

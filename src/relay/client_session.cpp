@@ -15,6 +15,7 @@
 #include "head_reader.hpp"
 #include "replies.hpp"
 #include "rewrite.hpp"
+#include "ringrelay/io/socket_guard.hpp"
 #include "ringrelay/io/tls.hpp"
 #include "ringrelay/obs/log.hpp"
 #include "session.hpp"
@@ -142,6 +143,36 @@ io::Task<bool> serve_request(ClientSession& cs) {
     co_return keep_alive;
 }
 
+// The session's place in the shard's list (drain finds it there) and its count in
+// the shard's open connections, for as long as the session lives.
+class SessionRegistration {
+public:
+    explicit SessionRegistration(ClientSession& cs) noexcept : cs_(cs) { cs.shard.register_session(cs); }
+    ~SessionRegistration() {
+        Shard& shard = cs_.shard;
+        --shard.counters().connections_active;
+        if (obs::ShardMetrics* m = shard.obs().metrics) m->connection_closed();
+        shard.unregister_session(cs_);
+    }
+    SessionRegistration(const SessionRegistration&) = delete;
+    SessionRegistration& operator=(const SessionRegistration&) = delete;
+
+private:
+    ClientSession& cs_;
+};
+
+// Between the first byte of a request and its answer (a drain waits for these).
+class RequestInFlight {
+public:
+    explicit RequestInFlight(Shard& shard) noexcept : shard_(shard) { shard.request_started(); }
+    ~RequestInFlight() { shard_.request_ended(); }
+    RequestInFlight(const RequestInFlight&) = delete;
+    RequestInFlight& operator=(const RequestInFlight&) = delete;
+
+private:
+    Shard& shard_;
+};
+
 }  // namespace
 
 io::Task<bool> send_error(ClientSession& cs, RequestContext& rc, int status, std::string_view code,
@@ -184,8 +215,10 @@ io::Detached run_client_session(Shard& shard, int fd, bool admin) {
             co_return;
         }
     }
-    auto* socket = new io::Socket(shard.loop(), fd);
-    ClientSession cs(shard, socket, PeerAddress::of_socket(fd));
+    // Guards, destroyed in reverse order on every way out: the session leaves the
+    // shard's list, then its socket is closed.
+    io::OwnedSocket socket(new io::Socket(shard.loop(), fd));
+    ClientSession cs(shard, socket.get(), PeerAddress::of_socket(fd));
     cs.admin = admin;
     if (tls) socket->attach_tls(std::move(tls));
     socket->start_receiving();
@@ -193,7 +226,7 @@ io::Detached run_client_session(Shard& shard, int fd, bool admin) {
     ++counters.connections_accepted;
     ++counters.connections_active;
     if (obs::ShardMetrics* m = shard.obs().metrics) m->connection_opened();
-    shard.register_session(cs);
+    const SessionRegistration registered(cs);
 
     std::uint64_t idle_deadline = shard.loop().now_ms() + shard.settings().header_timeout_ms;
     const bool open = socket->tls() == nullptr || co_await accept_tls(cs, idle_deadline);
@@ -203,17 +236,15 @@ io::Detached run_client_session(Shard& shard, int fd, bool admin) {
             const int state = co_await socket->readable(idle_deadline);
             if (state != io::Socket::kData) break;  // closed, failed, cut or idle too long: no answer owed
         }
-        cs.in_request = true;
-        const bool keep_alive = co_await serve_request(cs);
-        cs.in_request = false;
+        bool keep_alive;
+        {
+            const RequestInFlight in_flight(shard);
+            keep_alive = co_await serve_request(cs);
+        }
         if (!keep_alive) break;
         cs.in.shrink();
         idle_deadline = shard.loop().now_ms() + shard.settings().keepalive_timeout_ms;
     }
-    --counters.connections_active;
-    if (obs::ShardMetrics* m = shard.obs().metrics) m->connection_closed();
-    socket->close_and_destroy();
-    shard.unregister_session(cs);
 }
 
 }  // namespace rr::relay

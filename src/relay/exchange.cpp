@@ -272,16 +272,17 @@ io::Task<Attempt> exchange(ClientSession& cs, RequestContext& rc, const ForwardP
     const std::uint64_t timeout = plan.upstream_timeout_ms ? plan.upstream_timeout_ms : shard.settings().upstream_timeout_ms;
     const std::uint64_t first_byte_deadline = shard.loop().now_ms() + timeout;
     for (int attempt = 0;; ++attempt) {
-        upstream::UpstreamConn* conn = pool.take_idle(target);
-        if (conn == nullptr) {
-            const upstream::Acquired a = co_await pool.connect(target, first_byte_deadline);
-            if (a.conn == nullptr) {
+        // The lease closes the connection on every way out but the give_back below.
+        upstream::ConnLease conn = pool.take_idle(target);
+        if (!conn) {
+            upstream::Acquired a = co_await pool.connect(target, first_byte_deadline);
+            if (!a.conn) {
                 if (a.reason.empty() || a.error == -ETIMEDOUT)
                     co_return unread(io_failure(a.error, "cannot connect to upstream"), obs::ReplayReason::connect_failed);
                 // e.g. the TLS handshake's own reason
                 co_return unread(failure(502, "upstream_error", a.reason), obs::ReplayReason::connect_failed);
             }
-            conn = a.conn;
+            conn = std::move(a.conn);
         }
         ++conn->requests;
         const std::uint64_t started = shard.loop().now_ms();
@@ -292,10 +293,10 @@ io::Task<Attempt> exchange(ClientSession& cs, RequestContext& rc, const ForwardP
         }
         rc.upstream_ms += shard.loop().now_ms() - started;
         if (result.kind == Attempt::done) {
-            pool.release(conn, result.upstream_reusable);
+            conn.give_back(result.upstream_reusable);
             co_return result;
         }
-        pool.discard(conn);
+        conn.discard();
         if (result.kind == Attempt::stale && replayable && attempt == 0 &&
             (result.unread || replay_after_read(rc, shard.settings()))) {
             ++shard.counters().upstream_retries;

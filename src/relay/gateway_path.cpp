@@ -466,7 +466,7 @@ io::Task<bool> relay_to_channels(ClientSession& cs, RequestContext& rc, ShardGat
             break;  // answer the last failure below
         }
         ChannelChoice& ch = pick.channel;
-        std::uint32_t target = 0;
+        upstream::TargetRef target;  // keeps the target (and its id) alive until forwarded
         std::string error;
         bool resolved = sg.targets().known_target(ch.id, ch.updated_at_ms, target);
         if (!resolved) resolved = co_await sg.targets().target_for(ch.id, ch.updated_at_ms, ch.base_url, target, error);
@@ -491,7 +491,7 @@ io::Task<bool> relay_to_channels(ClientSession& cs, RequestContext& rc, ShardGat
         if (attempt > 0)  // the request goes out again, on another channel
             if (obs::ShardMetrics* m = shard.obs().metrics) m->count_upstream_replay(last.replay_reason);
         ForwardPlan plan;
-        plan.target = target;
+        plan.target = target.id();
         plan.extra_headers = ch.credential_header;
         plan.has_body_override = true;
         plan.body_override = rewrite ? std::string_view(mapped) : std::string_view(body);

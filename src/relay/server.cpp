@@ -31,6 +31,7 @@
 #include "ringrelay/store/ops.hpp"
 #include "ringrelay/upstream/target.hpp"
 #include "shard.hpp"
+#include "shard_thread.hpp"
 
 namespace rr {
 namespace {
@@ -73,11 +74,7 @@ struct StartGate {
     std::string error;
 };
 
-struct ShardThread {
-    std::thread thread;
-    std::atomic<relay::Shard*> shard{nullptr};
-    std::atomic<bool> finished{false};
-};
+using relay::ShardThread;
 
 // What a shard is given at start: one upstream (relay mode) or the gateway's shared state.
 struct ShardRole {
@@ -151,11 +148,15 @@ bool make_tls_contexts(const ServeSettings& st, bool need_client, TlsContexts& o
     return true;
 }
 
-void run_shard(unsigned index, const ServeSettings& st, ShardRole role, int listen_fd, StartGate& gate,
-               ShardThread& me) {
-    name_this_thread("rr-shard-" + std::to_string(index));
-    pin_to_core(index);
+// Makes the shard, then serves until drained. The shard is made, run and destroyed
+// here, on its own thread; main reaches it only through me.with_shard().
+void shard_life(unsigned index, const ServeSettings& st, const ShardRole& role, int listen_fd, StartGate& gate,
+                ShardThread& me) {
     std::unique_ptr<relay::Shard> shard;
+    struct DetachFirst {  // declared after `shard`: main loses it before it is destroyed
+        ShardThread& me;
+        ~DetachFirst() { me.detach(); }
+    } detach_first{me};
     try {
         shard = std::make_unique<relay::Shard>(index, st, io::LoopOptions{});
         shard->use_tls(role.server_tls, role.client_tls);
@@ -169,21 +170,30 @@ void run_shard(unsigned index, const ServeSettings& st, ShardRole role, int list
         gate.error = std::string("shard ") + std::to_string(index) + ": " + e.what();
         ++gate.ready;
         gate.cv.notify_all();
-        me.finished.store(true);
         return;
     }
     if (index == 0)
         obs::log(obs::Level::info, "io_uring ready", {{"setup", shard->loop().setup_description()}});
-    me.shard.store(shard.get());
+    me.attach(shard.get());
     {
         std::lock_guard lk(gate.mu);
         ++gate.ready;
         gate.cv.notify_all();
     }
     shard->run(listen_fd);
-    me.shard.store(nullptr);
-    shard.reset();
-    me.finished.store(true);
+}
+
+void run_shard(unsigned index, const ServeSettings& st, ShardRole role, int listen_fd, StartGate& gate,
+               ShardThread& me) {
+    name_this_thread("rr-shard-" + std::to_string(index));
+    pin_to_core(index);
+    me.run_guarded(index, [&] { shard_life(index, st, role, listen_fd, gate, me); });
+}
+
+bool any_shard_failed(const std::vector<std::unique_ptr<ShardThread>>& threads) {
+    for (const auto& t : threads)
+        if (t->failed()) return true;
+    return false;
 }
 
 // After the first SIGTERM/SIGINT: shards drain on their own; a second signal ends
@@ -191,7 +201,7 @@ void run_shard(unsigned index, const ServeSettings& st, ShardRole role, int list
 void wait_for_drain(const sigset_t& signals, std::vector<std::unique_ptr<ShardThread>>& threads) {
     for (;;) {
         bool all_done = true;
-        for (auto& t : threads) all_done = all_done && t->finished.load();
+        for (auto& t : threads) all_done = all_done && t->finished();
         if (all_done) return;
         timespec tick{0, 50 * 1000 * 1000};
         const int sig = sigtimedwait(&signals, nullptr, &tick);
@@ -380,6 +390,12 @@ int serve_main(int argc, char** argv) {
                  {{"listen", listen_addr.to_string()}, {"shards", n}, {"mode", relay_mode ? "relay" : "gateway"},
                   {"upstream", relay_mode ? st.upstream : std::string()}, {"data", st.data_dir}});
         for (;;) {
+            if (any_shard_failed(threads)) {
+                obs::log(obs::Level::error, "a shard failed: draining the others and exiting 1",
+                         {{"drain_timeout_ms", st.drain_timeout_ms}});
+                exit_code = 1;
+                break;
+            }
             timespec tick{1, 0};
             const int sig = sigtimedwait(&signals, nullptr, &tick);
             if (sig < 0) {
@@ -394,13 +410,12 @@ int serve_main(int argc, char** argv) {
             if (sig == SIGUSR1) reopen_logs(st, level, log_fd, access_log);
             if (sig == SIGHUP) reload_tls(st, tls.server.get());
         }
-        for (auto& t : threads)
-            if (relay::Shard* s = t->shard.load()) s->begin_drain();
+        for (auto& t : threads) t->with_shard([](relay::Shard& s) { s.begin_drain(); });
         wait_for_drain(signals, threads);
         flush_usage(gateway.get());
+        if (any_shard_failed(threads)) exit_code = 1;
     }
-    for (auto& t : threads)
-        if (relay::Shard* s = t->shard.load()) s->stop();
+    for (auto& t : threads) t->with_shard([](relay::Shard& s) { s.stop(); });
     for (auto& t : threads) t->thread.join();
     access_log.stop();  // writes every record the shards queued
     obs::log(obs::Level::info, "stopped");

@@ -24,7 +24,6 @@ struct ClientSession {
     Inbound in;
 
     bool admin = false;       // accepted on the admin listener: served by serve_admin()
-    bool in_request = false;  // between the first byte of a request and its answer
     // What else to cut when the session must end now (drain timeout): set by the
     // stage that is waiting (the upstream exchange, a token wait).
     void (*cut)(void*) = nullptr;

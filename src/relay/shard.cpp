@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "gateway_shared.hpp"
+#include "ringrelay/obs/metrics.hpp"
 #include "ringrelay/io/task.hpp"
 #include "session.hpp"
 
@@ -74,6 +75,14 @@ void Shard::use_tls(const io::TlsServerContext* server, const io::TlsClientConte
     pool_.set_tls_client(client);
 }
 
+void Shard::on_upstream_connection() noexcept {
+    if (obs_.metrics) obs_.metrics->count_upstream_connection();
+}
+
+void Shard::on_upstream_request() noexcept {
+    if (obs_.metrics) obs_.metrics->count_upstream_request();
+}
+
 void Shard::add_relay_target(const upstream::UpstreamTarget& t) { relay_target_ = pool_.add_target(t); }
 
 void Shard::attach_gateway(GatewayShared& shared) { gateway_ = std::make_unique<ShardGateway>(shared, loop_, pool_); }
@@ -104,6 +113,7 @@ void Shard::register_session(ClientSession& s) noexcept {
     s.next = sessions_;
     if (sessions_) sessions_->prev = &s;
     sessions_ = &s;
+    if (idle_cut_) s.cut_now();  // accepted just before the listener stopped: ends at once
 }
 
 void Shard::unregister_session(ClientSession& s) noexcept {
@@ -112,6 +122,11 @@ void Shard::unregister_session(ClientSession& s) noexcept {
     if (s.next) s.next->prev = s.prev;
     s.prev = s.next = nullptr;
     if (draining_) check_drained();
+}
+
+void Shard::request_ended() noexcept {
+    --requests_in_flight_;
+    if (draining_ && requests_in_flight_ == 0) check_drained();
 }
 
 void Shard::start_drain() {
@@ -123,13 +138,16 @@ void Shard::start_drain() {
     check_drained();
 }
 
-// Drained once no request is in flight: then idle keep-alive sessions are closed,
-// idle upstream connections too, and the loop runs until their last CQEs are in.
+// Drained once no request is in flight: then idle keep-alive sessions are cut (once:
+// each then ends as its coroutine resumes, and its unregister lands here again, O(1)),
+// idle upstream connections are closed, and the loop runs until their last CQEs are in.
 void Shard::check_drained() {
-    for (ClientSession* s = sessions_; s; s = s->next)
-        if (s->in_request) return;
+    if (requests_in_flight_ != 0) return;
     if (sessions_ != nullptr) {
-        cut_all_sessions();  // all idle now; they end as their coroutines resume
+        if (!idle_cut_) {
+            idle_cut_ = true;
+            cut_all_sessions();
+        }
         return;
     }
     loop_.timers().cancel(drain_deadline_);

@@ -82,7 +82,7 @@ private:
     std::vector<std::string> free_;
 };
 
-class Shard {
+class Shard final : private upstream::PoolObserver {
 public:
     Shard(unsigned index, const ServeSettings& settings, const io::LoopOptions& loop_options);
     ~Shard();
@@ -96,8 +96,12 @@ public:
     // Thread-safe: return from run() at once (used when start-up fails).
     void stop() noexcept { loop_.stop(); }
 
+    // O(1) each: the live sessions are an intrusive list.
     void register_session(ClientSession& s) noexcept;
     void unregister_session(ClientSession& s) noexcept;
+    // A session's request begins / ends (counted, so a drain never scans sessions).
+    void request_started() noexcept { ++requests_in_flight_; }
+    void request_ended() noexcept;
     // TLS contexts made at start-up (either may be null): server = the listener
     // serves TLS; client = https upstreams can be reached. Shared read-only by all
     // shards; they outlive the shard. Call before run().
@@ -108,7 +112,10 @@ public:
     // Gateway mode: call on the shard's own thread (it opens the shard's LMDB reader).
     void attach_gateway(GatewayShared& shared);
     // Metrics block and access-log producer of this shard (either may be null).
-    void attach_obs(ShardObs o) noexcept { obs_ = o; }
+    void attach_obs(ShardObs o) noexcept {
+        obs_ = o;
+        pool_.set_observer(this);
+    }
     ShardObs& obs() noexcept { return obs_; }
     // Shard 0 also serves the admin listener (plain HTTP, meant for loopback).
     void attach_admin(AdminContext& admin, int admin_listen_fd) noexcept {
@@ -127,10 +134,14 @@ public:
     BufferPool& buffers() noexcept { return buffers_; }
     // A string for a synchronous step (never held across a suspension).
     std::string& scratch() noexcept { return scratch_; }
-    std::uint32_t relay_target() const noexcept { return relay_target_; }
+    std::uint32_t relay_target() const noexcept { return relay_target_.id(); }
     bool draining() const noexcept { return draining_; }
 
 private:
+    // The pool's counts of new upstream connections and of requests sent upstream
+    // (their ratio is the keep-alive reuse in /metrics).
+    void on_upstream_connection() noexcept override;
+    void on_upstream_request() noexcept override;
     static void on_accept(void* ctx, int fd);
     static void on_admin_accept(void* ctx, int fd);
     void start_drain();
@@ -150,7 +161,7 @@ private:
     RequestIdGenerator ids_;
     BufferPool buffers_;
     std::string scratch_;
-    std::uint32_t relay_target_ = 0;
+    upstream::TargetRef relay_target_;
     const io::TlsServerContext* server_tls_ = nullptr;
     bool draining_ = false;
     std::unique_ptr<io::Listener> listener_;
@@ -161,6 +172,8 @@ private:
     std::unique_ptr<ShardGateway> gateway_;
 
     ClientSession* sessions_ = nullptr;
+    std::size_t requests_in_flight_ = 0;  // sessions between request_started and request_ended
+    bool idle_cut_ = false;               // draining: the idle sessions have been cut (once)
     struct DrainPost : io::Posted {
         explicit DrainPost(Shard* s) noexcept : shard(s) {
             run = [](io::Posted* p) { static_cast<DrainPost*>(p)->shard->start_drain(); };

@@ -70,13 +70,13 @@ TEST_CASE("a host name is looked up off the loop, which keeps running meanwhile"
     ChannelTargets targets(f.loop, f.pool, f.resolver, f.dns.fn());
     f.dns.delay_ms = 300;
     bool ok = false, ticked_during_lookup = false;
-    std::uint32_t target = 99;
+    rr::upstream::TargetRef target;
     struct Tick : rr::io::Timer {
         Tick() : Timer([](Timer* t) { static_cast<Tick*>(t)->fired = true; }) {}
         bool fired = false;
     } tick;
     f.loop.timers().arm(tick, f.loop.now_ms() + 50);
-    run(f.loop, [](Fixture& f, ChannelTargets& targets, Tick& tick, bool& ok, bool& ticked, std::uint32_t& target)
+    run(f.loop, [](Fixture& f, ChannelTargets& targets, Tick& tick, bool& ok, bool& ticked, rr::upstream::TargetRef& target)
                     -> Task<void> {
         std::string error;
         ok = co_await targets.target_for("c1", 1, "http://upstream.example:8080/base", target, error);
@@ -87,16 +87,16 @@ TEST_CASE("a host name is looked up off the loop, which keeps running meanwhile"
     CHECK(ticked_during_lookup);
     CHECK(f.dns.calls == 1);
     CHECK(f.dns.last_thread.load() != std::this_thread::get_id());
-    CHECK(f.pool.target(target).address.to_string() == "127.0.0.1:9001");
-    CHECK(f.pool.target(target).base_path == "/base");
+    CHECK(f.pool.target(target.id()).address.to_string() == "127.0.0.1:9001");
+    CHECK(f.pool.target(target.id()).base_path == "/base");
 }
 
 TEST_CASE("numeric addresses never leave the loop") {
     Fixture f;
     ChannelTargets targets(f.loop, f.pool, f.resolver, f.dns.fn(), /*refresh_ms=*/0);
     bool ok = false;
-    std::uint32_t target = 99;
-    run(f.loop, [](Fixture& f, ChannelTargets& targets, bool& ok, std::uint32_t& target) -> Task<void> {
+    rr::upstream::TargetRef target;
+    run(f.loop, [](Fixture& f, ChannelTargets& targets, bool& ok, rr::upstream::TargetRef& target) -> Task<void> {
         std::string error;
         ok = co_await targets.target_for("c1", 1, "http://127.0.0.1:8080", target, error);
         ok = ok && co_await targets.target_for("c1", 1, "http://127.0.0.1:8080", target, error);  // refresh_ms 0
@@ -105,7 +105,7 @@ TEST_CASE("numeric addresses never leave the loop") {
     CHECK(ok);
     CHECK(targets.lookups() == 0);
     CHECK(f.dns.calls == 0);
-    CHECK(f.pool.target(target).address.to_string() == "127.0.0.1:8080");
+    CHECK(f.pool.target(target.id()).address.to_string() == "127.0.0.1:8080");
 }
 
 TEST_CASE("a stale address is looked up again; a failed lookup keeps the known one") {
@@ -114,10 +114,10 @@ TEST_CASE("a stale address is looked up again; a failed lookup keeps the known o
     std::vector<std::string> seen;
     run(f.loop, [](Fixture& f, ChannelTargets& targets, std::vector<std::string>& seen) -> Task<void> {
         std::string error;
-        std::uint32_t t = 0;
+        rr::upstream::TargetRef t;
         const auto ask = [&]() -> Task<void> {
             const bool ok = co_await targets.target_for("c1", 1, "http://upstream.example:80", t, error);
-            seen.push_back(ok ? f.pool.target(t).address.to_string() : "error: " + error);
+            seen.push_back(ok ? f.pool.target(t.id()).address.to_string() : "error: " + error);
         };
         co_await ask();                  // first lookup: .1
         f.dns.address = "127.0.0.2:9001";
@@ -139,18 +139,18 @@ TEST_CASE("a first lookup that fails is an error; a new channel version is looke
     std::vector<std::string> seen;
     run(f.loop, [](Fixture& f, ChannelTargets& targets, std::vector<std::string>& seen) -> Task<void> {
         std::string error;
-        std::uint32_t t = 0;
+        rr::upstream::TargetRef t;
         f.dns.fail = true;
         bool ok = co_await targets.target_for("c1", 1, "http://upstream.example:80", t, error);
         seen.push_back(ok ? "ok" : "error: " + error);
         f.dns.fail = false;
         ok = co_await targets.target_for("c1", 1, "http://upstream.example:80", t, error);
-        seen.push_back(ok ? f.pool.target(t).address.to_string() : "error");
+        seen.push_back(ok ? f.pool.target(t.id()).address.to_string() : "error");
         f.dns.address = "127.0.0.3:9001";
         ok = co_await targets.target_for("c1", 1, "http://upstream.example:80", t, error);  // fresh: no lookup
-        seen.push_back(ok ? f.pool.target(t).address.to_string() : "error");
+        seen.push_back(ok ? f.pool.target(t.id()).address.to_string() : "error");
         ok = co_await targets.target_for("c1", 2, "http://upstream.example:80/v2", t, error);  // updated channel
-        seen.push_back(ok ? f.pool.target(t).address.to_string() + f.pool.target(t).base_path : "error");
+        seen.push_back(ok ? f.pool.target(t.id()).address.to_string() + f.pool.target(t.id()).base_path : "error");
         f.loop.stop();
     }(f, targets, seen));
     REQUIRE(seen.size() == 4);
@@ -167,14 +167,14 @@ TEST_CASE("while one request refreshes an address, the others use the known one 
     std::vector<std::string> order;
     run(f.loop, [](Fixture& f, ChannelTargets& targets, std::vector<std::string>& order) -> Task<void> {
         std::string error;
-        std::uint32_t t = 0;
+        rr::upstream::TargetRef t;
         co_await targets.target_for("c1", 1, "http://upstream.example:80", t, error);
         f.dns.delay_ms = 200;
         // The refreshing request, started on its own; then another request for c1.
         bool refreshed = false;
         rr::io::spawn([](ChannelTargets& targets, std::vector<std::string>& order, bool& done) -> Task<void> {
             std::string e;
-            std::uint32_t t2 = 0;
+            rr::upstream::TargetRef t2;
             co_await targets.target_for("c1", 1, "http://upstream.example:80", t2, e);
             order.push_back("refresher");
             done = true;
@@ -194,19 +194,40 @@ TEST_CASE("known_target answers without a lookup only for a known, fresh address
     Fixture f;
     ChannelTargets named(f.loop, f.pool, f.resolver, f.dns.fn());                 // refresh after 60 s
     ChannelTargets always_stale(f.loop, f.pool, f.resolver, f.dns.fn(), /*refresh_ms=*/0);
-    std::uint32_t t = 99;
+    rr::upstream::TargetRef t;
     CHECK_FALSE(named.known_target("c1", 1, t));  // never looked up
     run(f.loop, [](Fixture& f, ChannelTargets& named, ChannelTargets& stale) -> Task<void> {
         std::string error;
-        std::uint32_t t = 0;
+        rr::upstream::TargetRef t;
         co_await named.target_for("c1", 1, "http://upstream.example:80", t, error);
         co_await stale.target_for("c1", 1, "http://upstream.example:80", t, error);
         co_await stale.target_for("n1", 1, "http://127.0.0.1:80", t, error);
         f.loop.stop();
     }(f, named, always_stale));
     CHECK(named.known_target("c1", 1, t));
-    CHECK(f.pool.target(t).address.to_string() == "127.0.0.1:9001");
+    CHECK(f.pool.target(t.id()).address.to_string() == "127.0.0.1:9001");
     CHECK_FALSE(named.known_target("c1", 2, t));        // the channel changed
     CHECK_FALSE(always_stale.known_target("c1", 1, t));  // due for a new lookup
     CHECK(always_stale.known_target("n1", 1, t));        // numeric: never stale
+}
+
+TEST_CASE("an entry not asked for within forget_after is dropped, and its target pruned with it") {
+    Fixture f;
+    ChannelTargets targets(f.loop, f.pool, f.resolver, f.dns.fn(), /*refresh_ms=*/0, /*forget_after_ms=*/0);
+    run(f.loop, [](Fixture& f, ChannelTargets& targets) -> Task<void> {
+        std::string error;
+        {
+            rr::upstream::TargetRef t;
+            CHECK(co_await targets.target_for("old", 1, "http://127.0.0.1:8081", t, error));
+        }
+        CHECK(targets.entries() == 1);
+        CHECK(f.pool.target_count() == 1);  // the entry keeps its target
+        rr::upstream::TargetRef t;
+        CHECK(co_await targets.target_for("new", 1, "http://127.0.0.1:8082", t, error));  // sweeps first
+        CHECK(targets.entries() == 1);      // "old" was forgotten
+        CHECK(f.pool.target_count() == 1);  // and its target (no connections) pruned
+        CHECK(f.pool.target(t.id()).address.to_string() == "127.0.0.1:8082");
+        CHECK(f.pool.stats().targets_pruned == 1);
+        f.loop.stop();
+    }(f, targets));
 }
