@@ -249,9 +249,7 @@ io::Task<Attempt> exchange(ClientSession& cs, RequestContext& rc, const ForwardP
         const std::uint64_t started = shard.loop().now_ms();
         Attempt result;
         {
-            // A half-closed client still gets its answer: only a failed client socket cuts.
-            StopWhenClientGone watch(cs, [](void* up) { static_cast<io::Socket*>(up)->abort(); }, conn->socket,
-                                     ClientGoneAt::failure);
+            StopWhenClientGone watch(cs, [](void* up) { static_cast<io::Socket*>(up)->abort(); }, conn->socket);
             result = co_await attempt_exchange(cs, rc, *conn, out, body, plan.retry_allowed, first_byte_deadline);
         }
         rc.upstream_ms += shard.loop().now_ms() - started;

@@ -41,32 +41,20 @@ struct ClientSession {
     }
 };
 
-// What counts as a client that is gone, for StopWhenClientGone.
-enum class ClientGoneAt {
-    // Its EOF. For the waits before anything went upstream (key slot, token): a
-    // client that closes while queued frees its place at once. A FIN cannot tell a
-    // half-close from a full close, and there nothing is lost by cutting.
-    eof,
-    // Its socket failing (reset, error) only. For the upstream exchange: HTTP/1.1
-    // lets a client half-close (shutdown(SHUT_WR)) after its request and still read
-    // the answer, which the upstream may already be working (and billing) on. A
-    // client that closed fully is found out by the first bytes we send it (its
-    // kernel answers them with RST, which the socket's post-EOF watch or the failed
-    // send reports).
-    failure,
-};
-
-// While alive, the waiting stage's `stop(ctx)` runs when the client is gone (see
-// ClientGoneAt) or a drain that timed out cuts the session (cut_now): the upstream
-// exchange aborts its upstream socket, so a stream whose reader is gone stops
-// costing the upstream anything; a key-slot or token wait interrupts itself. If the
-// client is already gone, stop runs at once.
+// While alive, the waiting stage's `stop(ctx)` runs when the client is gone (its
+// socket failed: a reset, or an error) or a drain that timed out cuts the session
+// (cut_now): the upstream exchange aborts its upstream socket, so a stream whose
+// reader is gone stops costing the upstream anything; a key-slot or token wait
+// interrupts itself. If the client is already gone, stop runs at once. An EOF alone
+// is not gone: a client that half-closes after its request (shutdown(SHUT_WR)) still
+// gets its answer. A client that closed fully is found out by the first bytes we
+// send it (its kernel answers them with RST, which the socket's post-EOF watch or
+// the failed send reports).
 class StopWhenClientGone {
 public:
-    StopWhenClientGone(ClientSession& cs, void (*stop)(void*), void* ctx,
-                       ClientGoneAt at = ClientGoneAt::eof) noexcept
-        : cs_(cs), stop_(stop), ctx_(ctx), at_(at) {
-        if (gone()) stop(ctx);
+    StopWhenClientGone(ClientSession& cs, void (*stop)(void*), void* ctx) noexcept
+        : cs_(cs), stop_(stop), ctx_(ctx) {
+        if (cs.socket->peer_failed()) stop(ctx);
         cs.socket->set_on_peer_gone(&StopWhenClientGone::on_news, this);
         cs.cut = stop;
         cs.cut_ctx = ctx;
@@ -80,17 +68,13 @@ public:
     StopWhenClientGone& operator=(const StopWhenClientGone&) = delete;
 
 private:
-    bool gone() const noexcept {
-        return cs_.socket->peer_failed() || (at_ == ClientGoneAt::eof && cs_.socket->peer_closed());
-    }
     static void on_news(void* self) {
         auto* w = static_cast<StopWhenClientGone*>(self);
-        if (w->gone()) w->stop_(w->ctx_);
+        if (w->cs_.socket->peer_failed()) w->stop_(w->ctx_);
     }
     ClientSession& cs_;
     void (*stop_)(void*);
     void* ctx_;
-    ClientGoneAt at_;
 };
 
 // One request in flight: its parsed head (views into the session's inbound bytes,
