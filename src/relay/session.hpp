@@ -41,21 +41,16 @@ struct ClientSession {
     }
 };
 
-// While alive, the waiting stage's `stop(ctx)` runs when the client is gone (its
-// socket failed: a reset, or an error) or a drain that timed out cuts the session
+// While alive, the waiting stage's `stop(ctx)` runs when the client disconnects
+// (its socket reports the peer gone) or a drain that timed out cuts the session
 // (cut_now): the upstream exchange aborts its upstream socket, so a stream whose
 // reader is gone stops costing the upstream anything; a key-slot or token wait
-// interrupts itself. If the client is already gone, stop runs at once. An EOF alone
-// is not gone: a client that half-closes after its request (shutdown(SHUT_WR)) still
-// gets its answer. A client that closed fully is found out by the first bytes we
-// send it (its kernel answers them with RST, which the socket's post-EOF watch or
-// the failed send reports).
+// interrupts itself. If the client is already gone, stop runs at once.
 class StopWhenClientGone {
 public:
-    StopWhenClientGone(ClientSession& cs, void (*stop)(void*), void* ctx) noexcept
-        : cs_(cs), stop_(stop), ctx_(ctx) {
-        if (cs.socket->peer_failed()) stop(ctx);
-        cs.socket->set_on_peer_gone(&StopWhenClientGone::on_news, this);
+    StopWhenClientGone(ClientSession& cs, void (*stop)(void*), void* ctx) noexcept : cs_(cs) {
+        if (cs.socket->peer_closed()) stop(ctx);
+        cs.socket->set_on_peer_gone(stop, ctx);
         cs.cut = stop;
         cs.cut_ctx = ctx;
     }
@@ -68,13 +63,7 @@ public:
     StopWhenClientGone& operator=(const StopWhenClientGone&) = delete;
 
 private:
-    static void on_news(void* self) {
-        auto* w = static_cast<StopWhenClientGone*>(self);
-        if (w->cs_.socket->peer_failed()) w->stop_(w->ctx_);
-    }
     ClientSession& cs_;
-    void (*stop_)(void*);
-    void* ctx_;
 };
 
 // One request in flight: its parsed head (views into the session's inbound bytes,
