@@ -99,13 +99,21 @@ void Loop::stop() noexcept {
     [[maybe_unused]] auto n = write(wake_fd_, &one, sizeof one);
 }
 
+// The wake-up protocol: the poster whose push finds the inbox empty rings the
+// eventfd; run_posted() takes the whole inbox in one exchange. Every non-empty inbox
+// therefore has exactly one ring owed by the push that made it non-empty, written
+// after that push; the loop reaps the ring (or is already awake) and run_posted()
+// in the same iteration sees the inbox the ring was for, or an emptier one because an
+// earlier drain took it (then the ring is a spare wake-up, harmless). Posts onto a
+// non-empty inbox need no ring: the ring for that inbox is owed already. There is no
+// flag to get stuck (see docs/ARCHITECTURE.md "The event loop").
 void Loop::post(Posted* p) noexcept {
     Posted* head = inbox_.load(std::memory_order_relaxed);
     do {
         p->next = head;
     } while (!inbox_.compare_exchange_weak(head, p, std::memory_order_release,
                                            std::memory_order_relaxed));
-    if (!wake_pending_.exchange(true, std::memory_order_acq_rel)) {
+    if (head == nullptr) {
         const std::uint64_t one = 1;
         [[maybe_unused]] auto n = write(wake_fd_, &one, sizeof one);
     }
@@ -126,7 +134,6 @@ void Loop::on_wakeup(Completion* c, int, std::uint32_t flags) {
 
 void Loop::run_posted() {
     if (inbox_.load(std::memory_order_relaxed) == nullptr) return;
-    wake_pending_.store(false, std::memory_order_release);
     Posted* list = inbox_.exchange(nullptr, std::memory_order_acquire);
     Posted* fifo = nullptr;
     while (list) {  // the stack is newest first: reverse it

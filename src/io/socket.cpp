@@ -236,12 +236,14 @@ void Socket::SendAwaiter::complete(Completion* c, int res, std::uint32_t) {
     }
     if (s.tls_ != nullptr) [[unlikely]] return self->tls_complete(res, may_go_on);
     s.send_in_flight_ = nullptr;
-    if (res < 0) {
-        self->result_ = self->timed_out_ ? -ETIMEDOUT : (s.aborted_ ? -ECANCELED : res);
-    } else if (res == 0 && self->left_ > 0) {
-        self->result_ = -EPIPE;
+    if (res >= 0 && static_cast<std::size_t>(res) >= self->left_) {
+        self->result_ = 0;  // all sent, even if a timeout or abort raced the last piece
+    } else if (self->timed_out_) {
+        self->result_ = -ETIMEDOUT;  // bytes are left unsent: the stream has a hole, never "sent"
+    } else if (s.aborted_) {
+        self->result_ = -ECANCELED;
     } else {
-        self->result_ = 0;
+        self->result_ = res < 0 ? res : -EPIPE;
     }
     self->handle_.resume();
 }

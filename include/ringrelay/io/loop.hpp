@@ -133,9 +133,9 @@ private:
     std::vector<std::coroutine_handle<>> deferred_;
     std::size_t live_sockets_ = 0;
 
-    // Cross-thread inbox: a Treiber stack drained whole (and reversed, so FIFO).
+    // Cross-thread inbox: a Treiber stack drained whole (and reversed, so FIFO). The
+    // push that finds it empty rings wake_fd_ (see post()).
     std::atomic<Posted*> inbox_{nullptr};
-    std::atomic<bool> wake_pending_{false};
     int wake_fd_ = -1;
     struct WakeCompletion : Completion {
         explicit WakeCompletion(Loop* l) noexcept : Completion(&Loop::on_wakeup), loop(l) {}

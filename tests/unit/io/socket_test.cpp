@@ -327,3 +327,53 @@ TEST_CASE("work posted from another thread runs on the loop thread in order") {
     for (int i = 0; i < 50; ++i) CHECK(order[static_cast<std::size_t>(i)] == i);
     CHECK(ran_on == std::this_thread::get_id());
 }
+
+namespace {
+
+// Queues a send of more than the peer's socket buffers hold (the peer does not
+// read), so its first completion is a short send; between the SQE being queued and
+// submitted, `race` sets the socket's abort or the send's timeout. The kernel then
+// reports the short send (the cancel finds nothing left to cancel), with bytes left.
+int short_send_racing(void (*race)(Loop&, Socket*)) {
+    Loop loop;
+    auto [server, client] = tcp_pair();
+    const int small = 4096;
+    setsockopt(client, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    setsockopt(server, SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+    auto* sock = new Socket(loop, server);
+    const std::string payload = pattern(8 << 20);
+    int rc = 1;
+    bool done = false;
+    spawn([](Loop& l, Socket* s, const std::string& p, int& out, bool& finished) -> Task<void> {
+        out = co_await s->send(p, l.now_ms() + 60000);
+        finished = true;
+        l.stop();
+    }(loop, sock, payload, rc, done));
+    race(loop, sock);  // the send's SQE is queued, not yet submitted
+    struct Guard : Timer {
+        explicit Guard(Loop* l) : Timer([](Timer* t) { static_cast<Guard*>(t)->loop->stop(); }), loop(l) {}
+        Loop* loop;
+    } guard(&loop);
+    loop.timers().arm(guard, loop.now_ms() + 10000);
+    loop.run();
+    loop.timers().cancel(guard);
+    REQUIRE(done);
+    sock->close_and_destroy();
+    loop.drain_sockets(2000);
+    close(client);
+    return rc;
+}
+
+}  // namespace
+
+TEST_CASE("a short send that raced abort() fails with -ECANCELED instead of reporting all sent") {
+    const int rc = short_send_racing([](Loop&, Socket* s) { s->abort(); });
+    CHECK(rc == -ECANCELED);
+}
+
+TEST_CASE("a short send that raced its deadline fails with -ETIMEDOUT instead of reporting all sent") {
+    // Firing every armed timer now is the send's deadline passing before the kernel
+    // has seen the send (its cancel is queued behind it).
+    const int rc = short_send_racing([](Loop& l, Socket*) { l.timers().run_expired(UINT64_MAX); });
+    CHECK(rc == -ETIMEDOUT);
+}
