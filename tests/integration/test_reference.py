@@ -129,6 +129,25 @@ class Reference(harness.IntegrationTestCase):
         self.assertIn('upstream_timeout', codes)
         self.assertDocumented('error codes', 'docs/REFERENCE.md', self.reference, {'`%s`' % c for c in codes})
 
+    def test_nothing_in_the_repo_points_outside_it(self):
+        # The repo stands on its own: no pointer to a sibling ../shared directory.
+        hits = []
+        for top in ('README.md', 'docs', 'src', 'include', 'tests', 'tools', 'bench', 'dist', 'contrib'):
+            path = os.path.join(ROOT, top)
+            walk = [(ROOT, [], [top])] if os.path.isfile(path) else os.walk(path)
+            for base, _, files in walk:
+                for name in files:
+                    if name == os.path.basename(__file__) or 'corpus' in base:
+                        continue
+                    try:
+                        with open(os.path.join(base, name), encoding='utf-8') as f:
+                            text = f.read()
+                    except (UnicodeDecodeError, OSError):
+                        continue
+                    if re.search(r'\.\./shared/|shared/(SPEC|DESIGN|STYLE)\.md', text):
+                        hits.append(os.path.relpath(os.path.join(base, name), ROOT))
+        self.assertEqual(hits, [])
+
 
 if __name__ == '__main__':
     harness.main()

@@ -213,7 +213,7 @@ TEST_CASE("shard gauges and counters: connections, upstream reuse, io counters, 
     CHECK(m.shard(1).totals().upstream_requests == 10);
 }
 
-TEST_CASE("every family of SPEC.md section 5 is declared with HELP and TYPE") {
+TEST_CASE("every family of REFERENCE.md section 5 is declared with HELP and TYPE") {
     Metrics m(1, "v");
     const Exposition e = scrape(m);
     const std::vector<std::pair<std::string, std::string>> families = {
