@@ -5,6 +5,7 @@ Source files come from RR_SOURCE_ROOT (meson passes the project root)."""
 
 import os
 import re
+import shutil
 import subprocess
 
 import harness
@@ -128,6 +129,14 @@ class Reference(harness.IntegrationTestCase):
                         codes |= set(re.findall(r'\b[45]\d\d, *"([a-z][a-z_]+)"', f.read()))
         self.assertIn('upstream_timeout', codes)
         self.assertDocumented('error codes', 'docs/REFERENCE.md', self.reference, {'`%s`' % c for c in codes})
+
+    def test_the_man_pages_render_without_warnings(self):
+        if not shutil.which('groff'):
+            self.skipTest('groff is not installed')
+        for name in ('ringrelay.1', 'ringrelay-mock.1'):
+            proc = subprocess.run(['groff', '-man', '-ww', '-z', os.path.join(ROOT, 'docs', 'man', name)],
+                                  capture_output=True, text=True, timeout=60)
+            self.assertEqual((proc.returncode, proc.stderr), (0, ''), name)
 
     def test_nothing_in_the_repo_points_outside_it(self):
         # The repo stands on its own: no pointer to a sibling ../shared directory.
