@@ -2,12 +2,12 @@
 # Installs the Debian 12 packages ringrelay needs, only those missing.
 #   tools/install-deps.sh build     compiler, meson, libraries
 #   tools/install-deps.sh test      build + what the test suite drives (python3, curl, ab, wrk for the soak,
-#                                   clang for fuzzing)
+#                                   clang for fuzzing, promtool, systemd-analyze and logrotate for the packaging checks)
 #   tools/install-deps.sh bench     build + nginx, haproxy, wrk
 set -euo pipefail
 
 build_pkgs=(g++ meson ninja-build pkg-config cmake liburing-dev libwolfssl-dev liblmdb-dev libsimdjson-dev doctest-dev)
-test_pkgs=(python3 curl apache2-utils wrk lmdb-utils clang libclang-rt-14-dev procps prometheus)
+test_pkgs=(python3 curl apache2-utils wrk lmdb-utils clang libclang-rt-14-dev procps prometheus systemd logrotate)
 bench_pkgs=(nginx haproxy wrk procps python3 curl)
 
 want=("${build_pkgs[@]}")

@@ -1,4 +1,4 @@
-// The admin listener's request handling (SPEC.md section 5): health, /metrics,
+// The admin listener's request handling (REFERENCE.md section 5): health, /metrics,
 // /admin/state and the management API for keys, channels and blocks. It runs on
 // shard 0, on connections accepted by the admin listener; serve_request() hands
 // such requests to serve_admin() instead of the gateway path.

@@ -20,7 +20,7 @@ Reply key_after(store::Env& env, const store::Status& s, std::string_view id) {
     return s.ok() ? key_reply(env, id, 200) : Reply::from_status(s);
 }
 
-// Frees every slot the key holds (SPEC.md section 4: no restart ever needed to
+// Frees every slot the key holds (REFERENCE.md section 4: no restart ever needed to
 // clear a slot). Leases still out are ignored when they come back (see KeySlots).
 Reply release_key(store::Env& env, GatewayShared& gw, obs::Metrics* metrics, const std::string& id) {
     Reply unknown = with_reader(env, [&](store::Reader& reader) {

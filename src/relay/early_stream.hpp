@@ -1,6 +1,6 @@
 // A streaming request that has to wait (for its key slot or a global token) gets its
 // 200 and SSE head at once, a keep-alive ping every 15 s while it waits, and, if the
-// wait fails, the error as a final SSE `error` event (SPEC.md section 3). Once the
+// wait fails, the error as a final SSE `error` event (REFERENCE.md section 3). Once the
 // wait ends well, the upstream's stream is spliced into the response already begun.
 #pragma once
 

@@ -1,4 +1,4 @@
-// The gateway's request path, stage by stage as DESIGN.md draws it:
+// The gateway's request path, stage by stage as docs/ARCHITECTURE.md draws it:
 //   route -> auth (key in LMDB) -> block list -> limits -> body + model -> key slot
 //   -> global token -> channel pick -> upstream (retrying other channels) -> release
 // The token comes before the pick: a request waiting for a token holds no channel slot.
@@ -252,7 +252,7 @@ void interrupt_wait(void* wait) noexcept { static_cast<GrantWait*>(wait)->interr
 enum class WaitEnd { granted, timed_out, client_gone };
 
 // Waits on gw until deadline. A streaming request gets its SSE head before the wait
-// and a ping every 15 s during it (SPEC.md section 3).
+// and a ping every 15 s during it (REFERENCE.md section 3).
 io::Task<GrantWait::Result> wait_with_pings(ClientSession& cs, RequestContext& rc, GrantWait& gw,
                                             std::uint64_t deadline) {
     io::Loop& loop = cs.shard.loop();

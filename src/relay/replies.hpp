@@ -11,7 +11,7 @@ namespace rr::relay {
 void append_json_response(std::string& out, int status, std::string_view body, std::string_view request_id,
                           bool keep_alive, std::string_view extra_headers = {});
 
-// The OpenAI-style error body of SPEC.md section 3:
+// The OpenAI-style error body of REFERENCE.md section 3:
 // {"error":{"message":"...","type":"ringrelay_error","code":"..."}}
 std::string error_body(std::string_view code, std::string_view message);
 

@@ -1,5 +1,5 @@
 // The header rewriting a proxy does, in both directions (RFC 9110 7.6: hop-by-hop
-// fields dropped, the framing chosen by us; SPEC.md section 3 for the rest).
+// fields dropped, the framing chosen by us; REFERENCE.md section 3 for the rest).
 #pragma once
 
 #include <string>

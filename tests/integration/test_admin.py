@@ -1,4 +1,4 @@
-"""The admin API of SPEC.md section 5 against the real binary: every endpoint with
+"""The admin API of REFERENCE.md section 5 against the real binary: every endpoint with
 and without the token, the same JSON and the same store as the CLI, changes that the
 gateway obeys on its very next request, the force release of a stuck key, circuits,
 blocks, backups and /admin/state. Keys and channels are also made with the real CLI

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The ringrelay CLI end to end, on a temporary data directory (SPEC.md section 2).
+"""The ringrelay CLI end to end, on a temporary data directory (REFERENCE.md section 2).
 
 Every subcommand, every exit code (0 ok, 1 runtime error, 2 usage error), --json on
 every listing and show, and bad flag values: exit 2, one "ringrelay: ..." line on

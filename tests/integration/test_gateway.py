@@ -1,5 +1,5 @@
 """The gateway path against the real binary and ringrelay-mock: every row of the
-SPEC.md error table the gateway makes, the concurrency semantics of SPEC.md section 4,
+REFERENCE.md error table the gateway makes, the concurrency semantics of REFERENCE.md section 4,
 routing, model mapping, credential swap and retries. Keys and channels are made with
 the real CLI, while the server runs."""
 

@@ -4,7 +4,7 @@ pointed at ringrelay with a gateway key as their apiKey. Each SDK's node script
 (tests/sdk/*_client.mjs) makes the calls and prints one JSON line of what the SDK
 returned or threw; this file asserts on it, and on what reached ringrelay-mock.
 Covered: plain and streamed answers, /v1/models, the gateway's own errors as the SDKs'
-error classes, and streams that must wait (SPEC.md section 3: 200 and the SSE head at
+error classes, and streams that must wait (REFERENCE.md section 3: 200 and the SSE head at
 once, then the answer, or the gateway's SSE error event when the wait fails).
 
 Needs node (>= 18) and tests/sdk/node_modules (tools/install-sdk-deps.sh). Without

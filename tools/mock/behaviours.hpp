@@ -1,4 +1,4 @@
-// The per-request behaviour a test asks for with x-mock-* request headers (SPEC
+// The per-request behaviour a test asks for with x-mock-* request headers (REFERENCE.md
 // section 6). Header names are matched case-insensitively; values are decimal.
 //
 //   x-mock-delay-ms: N          wait N ms before the response head

@@ -1,4 +1,4 @@
-// ringrelay-mock: the OpenAI- and Anthropic-shaped mock upstream of SPEC section 6.
+// ringrelay-mock: the OpenAI- and Anthropic-shaped mock upstream of REFERENCE.md section 6.
 //
 //   ringrelay-mock --listen HOST:PORT [--threads N]
 //

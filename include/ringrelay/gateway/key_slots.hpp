@@ -1,4 +1,4 @@
-// Per-key concurrency (SPEC.md section 4, "Per key"): at most max_concurrency requests of
+// Per-key concurrency (REFERENCE.md section 4, "Per key"): at most max_concurrency requests of
 // one API key in flight; with max_wait N up to N more wait, in arrival order, and each
 // release hands its slot to the key's oldest waiter. Requests for one key arrive on any
 // shard, so one KeySlots is shared by all shards (with the TokenPool, the only shared

@@ -1,4 +1,4 @@
-// Per-key rate limits and usage counting (SPEC.md section 3: 429 rate_limited with
+// Per-key rate limits and usage counting (REFERENCE.md section 3: 429 rate_limited with
 // Retry-After, 429 quota_exceeded): requests per minute (RPM), tokens per minute (TPM),
 // and the in-memory side of the lifetime token quota. Requests for one key arrive on any
 // shard, so one RateLimits is shared by all shards, like KeySlots.

@@ -1,6 +1,6 @@
 // A shard's memo of SHA-256(secret) for the API keys it has seen lately.
 //
-// Why. Keys are stored hashed (SPEC.md): every request hashes the secret it presents
+// Why. Keys are stored hashed (REFERENCE.md): every request hashes the secret it presents
 // and looks the digest up in LMDB. wolfSSL's portable SHA-256 costs ~3,000 instructions,
 // a tenth of all the user-space work of a gateway request; the same few secrets come
 // back request after request, so the digest is remembered.

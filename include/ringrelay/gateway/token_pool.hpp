@@ -1,4 +1,4 @@
-// The global upstream token pool (SPEC.md section 4, "Global"): at most `capacity`
+// The global upstream token pool (REFERENCE.md section 4, "Global"): at most `capacity`
 // requests talk to upstreams at once (--upstream-max-concurrent), up to `max_queue` more
 // wait for a token first come first served (--upstream-max-queue), and a release hands
 // its token straight to the oldest live waiter, on whatever shard it waits. One pool is

@@ -1,4 +1,4 @@
-// The access log (SPEC.md section 5): one JSON object per line per request, plus the
+// The access log (REFERENCE.md section 5): one JSON object per line per request, plus the
 // debug events `key acquired`, `key released` and `upstream queue`, written off the
 // shards by one writer thread.
 //
@@ -30,7 +30,7 @@
 //     // SIGUSR1: log.reopen(error);   drain: log.stop() (writes everything queued)
 //
 // Secrets. AccessRecord has no field that can hold a header, a body or a credential:
-// only the names listed in SPEC.md. `path` is the request target without its query
+// only the names listed in REFERENCE.md. `path` is the request target without its query
 // string (which may carry `?key=` style secrets) unless the caller passes keep_query.
 #pragma once
 

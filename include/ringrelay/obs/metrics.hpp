@@ -1,4 +1,4 @@
-// Prometheus metrics (text exposition format 0.0.4) for SPEC.md section 5.
+// Prometheus metrics (text exposition format 0.0.4) for REFERENCE.md section 5.
 //
 // Shape. One `Metrics` per server. It owns one `ShardMetrics` block per shard; a block
 // is written ONLY by its shard's thread and read by whichever thread scrapes (the admin
@@ -42,7 +42,7 @@
 
 namespace rr::obs {
 
-// The codes of X-Ringrelay-Error (SPEC.md section 3, plus the HTTP framing ones the
+// The codes of X-Ringrelay-Error (REFERENCE.md section 3, plus the HTTP framing ones the
 // relay sends). `none` is a response the upstream made. The order is the label order.
 enum class ErrorCode : std::uint8_t {
     none,

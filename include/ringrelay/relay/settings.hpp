@@ -1,5 +1,5 @@
 // ServeSettings: every knob of `ringrelay serve`, resolved with the precedence of
-// SPEC.md section 2: flag > environment (RINGRELAY_<FLAG_NAME>) > config file
+// REFERENCE.md section 2: flag > environment (RINGRELAY_<FLAG_NAME>) > config file
 // (JSON object keyed by flag name) > default.
 #pragma once
 

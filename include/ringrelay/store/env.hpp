@@ -4,7 +4,7 @@
 // the server (its shard readers and its one writer thread) and any number of CLI runs.
 // LMDB serialises writers across processes; readers never block and never wait.
 //
-// Named databases (DESIGN.md "LMDB layout"):
+// Named databases (docs/ARCHITECTURE.md, "The store"):
 //   keys            SHA-256(secret) -> key record, or a key-alias record for a hash that
 //                   a rotation replaced (it points at the key id and carries the grace)
 //   key_ids         key id -> SHA-256 of the current secret

@@ -1,4 +1,4 @@
-// Per-key slots: SPEC.md section 4 ("Per key"), the admin force release, and the
+// Per-key slots: REFERENCE.md section 4 ("Per key"), the admin force release, and the
 // contract in include/ringrelay/gateway/key_slots.hpp.
 #include "ringrelay/gateway/key_slots.hpp"
 

@@ -1,4 +1,4 @@
-// Per-key RPM, TPM and pending usage: SPEC.md section 3 (429 rate_limited with
+// Per-key RPM, TPM and pending usage: REFERENCE.md section 3 (429 rate_limited with
 // Retry-After, 429 quota_exceeded) and the contract in
 // include/ringrelay/gateway/rate_limits.hpp.
 #include "ringrelay/gateway/rate_limits.hpp"

@@ -1,4 +1,4 @@
-// The global token pool: SPEC.md section 4 ("Global") and the contract in
+// The global token pool: REFERENCE.md section 4 ("Global") and the contract in
 // include/ringrelay/gateway/token_pool.hpp.
 #include "ringrelay/gateway/token_pool.hpp"
 

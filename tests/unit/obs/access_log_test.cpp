@@ -50,7 +50,7 @@ std::string read_all(const std::string& path) {
     return ss.str();
 }
 
-// The fields SPEC.md section 5 requires of a request line: exactly these, no others.
+// The fields REFERENCE.md section 5 requires of a request line: exactly these, no others.
 const std::set<std::string> kRequestFields = {
     "ts",      "level",      "msg",        "trace_id", "shard",  "method",   "path",
     "status",  "latency_ms", "queue_ms",   "upstream_ms", "upstream_status", "api_key_id",
@@ -120,7 +120,7 @@ void push_retrying(AccessLogProducer& p, const AccessRecord& r) {
 
 }  // namespace
 
-TEST_CASE("a request record is one JSON line with exactly the SPEC fields") {
+TEST_CASE("a request record is one JSON line with exactly the REFERENCE.md fields") {
     TempDir dir;
     AccessLog log(2, {.path = dir.file("access.log")});
     std::string error;

@@ -230,7 +230,7 @@ TEST_CASE("upstream replays are summed over shards per reason, every reason pres
     CHECK(e.value("ringrelay_upstream_replays_total", {{"reason", "no_response"}}) == 0);
 }
 
-TEST_CASE("every family of SPEC.md section 5 is declared with HELP and TYPE") {
+TEST_CASE("every family of REFERENCE.md section 5 is declared with HELP and TYPE") {
     Metrics m(1, "v");
     const Exposition e = scrape(m);
     const std::vector<std::pair<std::string, std::string>> families = {

@@ -39,7 +39,7 @@ std::string write_config(const std::string& json) {
 
 }  // namespace
 
-TEST_CASE("defaults follow SPEC.md") {
+TEST_CASE("defaults follow REFERENCE.md") {
     ServeSettings s;
     std::string err;
     bool usage;
