@@ -273,13 +273,10 @@ int serve_main(int argc, char** argv) {
         return fail(2, "serve: --listen: '" + st.listen + "' is not HOST:PORT");
 
     raise_open_files_limit();
-    // Signals are taken by sigwait() in this thread only; shards inherit the mask.
-    sigset_t signals;
-    sigemptyset(&signals);
-    sigaddset(&signals, SIGTERM);
-    sigaddset(&signals, SIGINT);
-    sigaddset(&signals, SIGUSR1);
-    sigaddset(&signals, SIGHUP);
+    // Signals are taken by sigwait() in this thread only. main() blocked them before
+    // any thread existed (the resolver and every later thread inherit the mask);
+    // blocking again here only covers a caller that is not main().
+    const sigset_t signals = serve_signals();
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
     signal(SIGPIPE, SIG_IGN);
 
