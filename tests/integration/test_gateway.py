@@ -264,6 +264,19 @@ class BodyAndRouting(Gateway):
                           'upstream timed out')
         self.assertLess(time.monotonic() - started, 3)
 
+    def test_a_channel_without_its_own_timeout_takes_the_servers_upstream_timeout(self):
+        # A channel added without --timeout stored 30s and overrode --upstream-timeout.
+        key = self.make_key()
+        channel = self.make_channel()
+        self.assertIsNone(channel['timeout_ms'])
+        gw = self.start_gateway('--upstream-timeout', '1s')
+        started = time.monotonic()
+        self.assert_error(self.chat(gw, key, headers={'x-mock-behavior': 'hang'}, timeout=40), 504,
+                          'upstream_timeout', 'upstream timed out')
+        elapsed = time.monotonic() - started
+        self.assertGreaterEqual(elapsed, 0.9)  # the timeout, not something earlier
+        self.assertLess(elapsed, 15)           # far from the 30 s a stored default would take
+
     def test_an_upstream_429_on_the_last_channel_is_relayed_untouched(self):
         key = self.make_key()
         self.make_channel()
