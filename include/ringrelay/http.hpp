@@ -188,8 +188,10 @@ bool is_hop_by_hop(std::string_view name, std::span<const Header> fields) noexce
 // the decoded data (for JSON) or find the end of the message (for keep-alive).
 //
 // Grammar (RFC 9112 7.1): a chunk size of 1..16 hex digits (more is bad_chunk, so
-// it never overflows), optional extensions (BWS ";" ... up to CRLF; not
-// interpreted, but a size line over kMaxSizeLine bytes is bad_chunk), CRLF, data,
+// it never overflows), optional extensions checked against RFC 9112 7.1.1 and not
+// interpreted (chunk-ext = *( BWS ";" BWS token [ BWS "=" BWS ( token /
+// quoted-string ) ] ); anything else, such as a ';' with no name or a quoted string
+// left open at the CR, is bad_chunk, and so is a size line over kMaxSizeLine bytes), CRLF, data,
 // CRLF; the last chunk "0" is followed by trailer fields (field-line syntax, each
 // at most kMaxTrailerLine bytes, together at most kMaxTrailerBytes) and CRLF.
 // Bare LF is never accepted as a line end.
@@ -221,8 +223,10 @@ public:
 
 private:
     enum class State : std::uint8_t {
-        size, size_lws, ext, size_lf, data, data_cr, data_lf, trailer_start, trailer_name,
-        trailer_line, trailer_lf, final_lf, done, failed
+        // The size line (every state up to size_lf): digits, BWS, the extensions, its LF.
+        size, size_lws, ext_name_start, ext_name, ext_name_bws, ext_value_start, ext_token, ext_quoted,
+        ext_quoted_pair, ext_quoted_end, ext_value_end, size_lf,
+        data, data_cr, data_lf, trailer_start, trailer_name, trailer_line, trailer_lf, final_lf, done, failed
     };
     // Steps over framing bytes from in[pos..]; returns the new position (on error,
     // the position of the offending byte). Defined in chunked.cpp; feed() only adds
@@ -231,6 +235,7 @@ private:
     std::size_t fail(std::size_t pos, Error e, Error& err) noexcept;
     bool count_line_byte() noexcept;
     Error on_size_line_byte(char c) noexcept;
+    Error on_extension_byte(char c) noexcept;
     Error on_trailer_byte(char c) noexcept;
     Error enter(State s) noexcept {
         state_ = s;

@@ -22,7 +22,8 @@ std::vector<FlagSpec> channel_flags(bool add) {
         {"weight", "N", "share among channels of one priority, at least 1 (default 1)"},
         {"priority", "N", "lower is tried first (default 0)"},
         {"max-concurrency", "N", "requests in flight at once, 0 = unlimited (default 0)"},
-        {"timeout", "DURATION", "connect + first response byte (default 30s)"},
+        {"timeout", "DURATION",
+         "connect + first response byte; inherit (the default) uses the server's --upstream-timeout"},
         {"pass-headers", "H1,H2",
          "client billing headers this upstream gets: OpenAI-Organization, OpenAI-Project or none (default none)"},
     };
@@ -80,9 +81,12 @@ store::ChannelPatch channel_patch_from(const Args& args) {
     }
     if (auto v = args.value("priority")) p.priority = flag_i32("priority", *v);
     if (auto v = args.value("max-concurrency")) p.max_concurrency = flag_u32("max-concurrency", *v);
-    if (auto v = args.value("timeout")) {
+    if (auto v = args.value("timeout"); v && *v == "inherit") {
+        p.timeout_ms = store::kInheritTimeout;
+    } else if (v) {
         std::int64_t ms = flag_duration_ms("timeout", *v);
-        if (ms <= 0 || ms > store::kMaxTimeoutMs) throw UsageError("--timeout: must be between 1ms and 24h");
+        if (ms <= 0 || ms > store::kMaxTimeoutMs)
+            throw UsageError("--timeout: must be between 1ms and 24h, or inherit");
         p.timeout_ms = static_cast<std::uint32_t>(ms);
     }
     if (auto v = args.value("pass-headers")) {
@@ -91,6 +95,13 @@ store::ChannelPatch channel_patch_from(const Args& args) {
         p.pass_headers = bits;
     }
     return p;
+}
+
+// The CLI does not know a running server's --upstream-timeout: an unset timeout
+// reads "inherited" (the admin API, inside the server, shows the value).
+std::string timeout_text(const store::ChannelView& c) {
+    if (c.timeout_ms() == store::kInheritTimeout) return "inherited";
+    return format_duration(std::chrono::milliseconds(c.timeout_ms()));
 }
 
 void channel_text(const store::ChannelView& c, bool reveal) {
@@ -106,7 +117,7 @@ void channel_text(const store::ChannelView& c, bool reveal) {
     t.add({"priority", std::to_string(c.priority())});
     t.add({"weight", std::to_string(c.weight())});
     t.add({"max concurrency", limit_text(c.max_concurrency())});
-    t.add({"timeout", format_duration(std::chrono::milliseconds(c.timeout_ms()))});
+    t.add({"timeout", timeout_text(c)});
     t.add({"pass headers", c.pass_headers() ? store::pass_headers_text(c.pass_headers()) : std::string("none")});
     t.add({"created", time_or(c.created_at_ms(), "-")});
     t.add({"updated", time_or(c.updated_at_ms(), "-")});
@@ -163,7 +174,7 @@ int channel_list(const Args& args) {
     for (const auto& c : channels) {
         t.add({std::string(c.id()), std::string(c.name()), std::string(store::to_string(c.type())),
                c.enabled() ? "yes" : "no", std::to_string(c.priority()), std::to_string(c.weight()),
-               limit_text(c.max_concurrency()), format_duration(std::chrono::milliseconds(c.timeout_ms())),
+               limit_text(c.max_concurrency()), timeout_text(c),
                std::string(c.groups().text()), std::string(c.models().text()), std::string(c.base_url())});
     }
     t.print();

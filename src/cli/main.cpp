@@ -1,4 +1,6 @@
 // The ringrelay binary: dispatches to serve (the server) and to the operator commands.
+#include <pthread.h>
+
 #include <cstdio>
 #include <exception>
 #include <string_view>
@@ -34,6 +36,9 @@ int dispatch(int argc, char** argv) {
         return 0;
     }
     if (command == "serve") return rr::serve_main(argc - 1, argv + 1);
+    // Not serve: the signals behave as they do for any command (a pending one acts now).
+    const sigset_t signals = rr::serve_signals();
+    pthread_sigmask(SIG_UNBLOCK, &signals, nullptr);
     if (command == "version" || command == "--version") return version_main(argc - 1, argv + 1);
     for (const Area* area : {&key_area(), &channel_area(), &block_area(), &db_area()}) {
         if (area->name == command) return run_area(*area, argc - 1, argv + 1);
@@ -44,6 +49,10 @@ int dispatch(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    // First, before any thread can exist: serve's signals stay pending until serve
+    // waits for them (see rr::serve_signals), whenever they arrive.
+    const sigset_t signals = rr::serve_signals();
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
     try {
         int rc = dispatch(argc, argv);
         if (std::fflush(stdout) != 0) {

@@ -40,26 +40,72 @@ Error ChunkedDecoder::on_size_line_byte(char c) noexcept {
                 return Error::none;
             }
             if (size_digits_ == 0) return Error::bad_chunk;
-            if (c == ';') return enter(State::ext);
+            if (c == ';') return enter(State::ext_name_start);
             if (detail::is_ows(c)) return enter(State::size_lws);
             if (c == '\r') return enter(State::size_lf);
             return Error::bad_chunk;
         }
         case State::size_lws:
             // BWS is allowed only before a ';' (chunk-ext = *( BWS ";" ... )).
-            if (c == ';') return enter(State::ext);
+            if (c == ';') return enter(State::ext_name_start);
             return detail::is_ows(c) ? Error::none : Error::bad_chunk;
-        case State::ext:
-            // Extensions are not interpreted; they may hold any field-value bytes.
-            if (c == '\r') return enter(State::size_lf);
-            return detail::is_value_char(c) ? Error::none : Error::bad_chunk;
-        default:  // State::size_lf
-            if (c != '\n') return Error::bad_chunk;
-            if (chunk_left_ > max_body_ - total_) return Error::body_too_large;
-            line_bytes_ = 0;
-            size_digits_ = 0;
-            return enter(chunk_left_ == 0 ? State::trailer_start : State::data);
+        case State::size_lf:
+            break;
+        default:
+            return on_extension_byte(c);
     }
+    // State::size_lf
+    if (c != '\n') return Error::bad_chunk;
+    if (chunk_left_ > max_body_ - total_) return Error::body_too_large;
+    line_bytes_ = 0;
+    size_digits_ = 0;
+    return enter(chunk_left_ == 0 ? State::trailer_start : State::data);
+}
+
+// chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] ), the name a
+// token, the value a token or a quoted-string (RFC 9112 7.1.1, RFC 9110 5.6.4). Not
+// interpreted, but checked: a peer that reads a malformed extension differently
+// (a quoted string running past the CRLF, say) would frame the body differently, so
+// nothing malformed is passed on. Whitespace is allowed only where BWS is: around
+// ';' and '=', never just before the CRLF.
+Error ChunkedDecoder::on_extension_byte(char c) noexcept {
+    switch (state_) {
+        case State::ext_name_start:  // after ';'
+            if (detail::is_ows(c)) return Error::none;
+            return detail::is_token_char(c) ? enter(State::ext_name) : Error::bad_chunk;
+        case State::ext_name:
+            if (detail::is_token_char(c)) return Error::none;
+            if (c == '=') return enter(State::ext_value_start);
+            if (detail::is_ows(c)) return enter(State::ext_name_bws);
+            break;
+        case State::ext_name_bws:  // BWS after a name: '=' or the next ';' must follow
+            if (detail::is_ows(c)) return Error::none;
+            if (c == '=') return enter(State::ext_value_start);
+            return c == ';' ? enter(State::ext_name_start) : Error::bad_chunk;
+        case State::ext_value_start:  // after '='
+            if (detail::is_ows(c)) return Error::none;
+            if (c == '"') return enter(State::ext_quoted);
+            return detail::is_token_char(c) ? enter(State::ext_token) : Error::bad_chunk;
+        case State::ext_token:
+            if (detail::is_token_char(c)) return Error::none;
+            if (detail::is_ows(c)) return enter(State::ext_value_end);
+            break;
+        case State::ext_quoted:  // qdtext: HTAB, SP, VCHAR but '"' and '\', obs-text
+            if (c == '"') return enter(State::ext_quoted_end);
+            if (c == '\\') return enter(State::ext_quoted_pair);
+            return detail::is_value_char(c) ? Error::none : Error::bad_chunk;
+        case State::ext_quoted_pair:  // quoted-pair = "\" ( HTAB / SP / VCHAR / obs-text )
+            return detail::is_value_char(c) ? enter(State::ext_quoted) : Error::bad_chunk;
+        case State::ext_quoted_end:  // just after the closing quote
+            if (detail::is_ows(c)) return enter(State::ext_value_end);
+            break;
+        default:  // State::ext_value_end: BWS after a value, then the next ';' only
+            if (detail::is_ows(c)) return Error::none;
+            return c == ';' ? enter(State::ext_name_start) : Error::bad_chunk;
+    }
+    // After a name or a value: the next extension or the end of the line.
+    if (c == ';') return enter(State::ext_name_start);
+    return c == '\r' ? enter(State::size_lf) : Error::bad_chunk;
 }
 
 // trailer-section = *( field-line CRLF ) CRLF, after the last chunk.

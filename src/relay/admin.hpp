@@ -12,6 +12,10 @@
 namespace rr::obs {
 class Metrics;
 }
+namespace rr::io {
+struct SocketAddress;
+class TlsServerContext;
+}
 
 namespace rr::relay {
 
@@ -27,7 +31,15 @@ struct AdminContext {
     GatewayShared* gateway = nullptr;   // null in relay mode (key/channel endpoints answer 404)
     obs::Metrics* metrics = nullptr;    // render() for /metrics, totals() for /admin/state
     BlockingWorker* worker = nullptr;   // LMDB writes and backups run there, never on a shard
+    const io::TlsServerContext* tls = nullptr;  // --admin-tls-cert: the admin listener serves TLS
 };
+
+// How the admin listener is exposed (admin_listen.cpp): on loopback, off it with TLS,
+// off it in clear text because the operator said --admin-insecure, or refused (error
+// says why and what to do; serve exits 2).
+enum class AdminExposure { loopback, tls, insecure, refused };
+AdminExposure admin_exposure(const ServeSettings& st, const io::SocketAddress& addr, std::string& error);
+bool is_loopback(const io::SocketAddress& addr) noexcept;
 
 // Serves the admin request whose head rc holds (parsed, not consumed). Returns
 // whether the connection may carry another request.

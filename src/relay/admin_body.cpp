@@ -176,6 +176,18 @@ public:
         return fail(name, "must be a duration string (\"30s\") or a whole number of seconds");
     }
 
+    // A duration, or null / "inherit" (sets `inherit`: the server's setting applies).
+    bool duration_or_inherit(std::string_view name, std::optional<std::int64_t>& out, bool& inherit) {
+        element e;
+        std::string_view s;
+        if (!find(name, e)) return ok();
+        if (e.is_null() || (!e.get_string().get(s) && s == "inherit")) {
+            inherit = true;
+            return true;
+        }
+        return duration(name, out);
+    }
+
     // An expiry: a lifetime from now ("30d"), an RFC 3339 time, or "never"/null (0).
     bool expiry(std::string_view name, std::int64_t now_ms, std::optional<std::int64_t>& out) {
         element e;
@@ -283,6 +295,7 @@ bool read_channel_fields(Fields& f, store::ChannelPatch& p) {
     auto pass_list = [&pass_bits](std::string_view csv, std::vector<std::string>&) {
         return store::parse_pass_headers(csv, pass_bits);
     };
+    bool inherit_timeout = false;
     std::string normalized;
     auto url = [&](std::string_view v) {
         store::BaseUrl parsed;
@@ -300,14 +313,16 @@ bool read_channel_fields(Fields& f, store::ChannelPatch& p) {
           f.list("groups", p.groups, store::parse_group_list, true) && f.model_map("model_map", p.model_map) &&
           f.number("weight", p.weight, 1) &&
           f.number("priority", p.priority, std::numeric_limits<std::int32_t>::min()) &&
-          f.number("max_concurrency", p.max_concurrency) && f.duration("timeout", timeout) &&
+          f.number("max_concurrency", p.max_concurrency) && f.duration_or_inherit("timeout", timeout, inherit_timeout) &&
           f.boolean("enabled", p.enabled) && f.list("pass_headers", pass, pass_list, false)))
         return false;
     if (pass) p.pass_headers = pass_bits;
     if (base_url) p.base_url = normalized;
     if (type) p.type = store::parse_channel_type(*type);
+    if (inherit_timeout) p.timeout_ms = store::kInheritTimeout;
     if (timeout) {
-        if (*timeout <= 0 || *timeout > store::kMaxTimeoutMs) return f.fail("timeout", "must be between 1ms and 24h");
+        if (*timeout <= 0 || *timeout > store::kMaxTimeoutMs)
+            return f.fail("timeout", "must be between 1ms and 24h, or inherit (null)");
         p.timeout_ms = static_cast<std::uint32_t>(*timeout);
     }
     return true;

@@ -6,15 +6,16 @@
 namespace rr::relay::admin {
 namespace {
 
-Reply channels_list(store::Reader& reader) {
+Reply channels_list(store::Reader& reader, std::uint64_t server_timeout_ms) {
     return json_array([&](store::JsonWriter& j) {
-        for (const store::ChannelView& c : store::channels_in_list_order(reader)) store::channel_json(j, c, false);
+        for (const store::ChannelView& c : store::channels_in_list_order(reader))
+            store::channel_json(j, c, false, server_timeout_ms);
     });
 }
 
 // The channel as it is after a successful change, or why the change failed.
-Reply channel_after(store::Env& env, const store::Status& s, std::string_view id) {
-    return s.ok() ? channel_reply(env, id, false, 200) : Reply::from_status(s);
+Reply channel_after(store::Env& env, const store::Status& s, std::string_view id, std::uint64_t server_timeout_ms) {
+    return s.ok() ? channel_reply(env, id, false, 200, server_timeout_ms) : Reply::from_status(s);
 }
 
 // Forces the circuit open for a while, or closed now (404 for a channel the store
@@ -48,50 +49,53 @@ bool reveal_asked(std::string_view query, std::string& error) {
 
 }  // namespace
 
-Reply channel_reply(store::Env& env, std::string_view id, bool reveal, int status) {
+Reply channel_reply(store::Env& env, std::string_view id, bool reveal, int status, std::uint64_t server_timeout_ms) {
     return with_reader(env, [&](store::Reader& reader) {
         const store::ChannelView c = reader.channel_by_id(id);
         if (!c.valid()) return Reply::error(404, "not_found", cat("no channel with id ", id));
         store::JsonWriter j;
-        store::channel_json(j, c, reveal);
+        store::channel_json(j, c, reveal, server_timeout_ms);
         return Reply::json(status, j.take());
     });
 }
 
-Action plan_channels(const Request& req, GatewayShared& gw) {
+Action plan_channels(const Request& req, GatewayShared& gw, std::uint64_t server_timeout_ms) {
     store::Env& env = *gw.env;
+    const std::uint64_t inherited = server_timeout_ms;  // what an unset channel timeout means here
     std::string error;
     const std::string& id = req.id;
     switch (req.endpoint) {
     case Endpoint::channels_list:
-        return Action::on_worker([&env] { return with_reader(env, channels_list); });
+        return Action::on_worker([&env, inherited] {
+            return with_reader(env, [&](store::Reader& r) { return channels_list(r, inherited); });
+        });
     case Endpoint::channel_get: {
         const bool reveal = reveal_asked(req.query, error);
         if (!error.empty()) break;
-        return Action::on_worker([&env, id, reveal] { return channel_reply(env, id, reveal, 200); });
+        return Action::on_worker([&env, id, reveal, inherited] { return channel_reply(env, id, reveal, 200, inherited); });
     }
     case Endpoint::channel_create: {
         store::ChannelSpec spec;
         if (!parse_channel_create(req.body, spec, error)) break;
-        return Action::on_worker([&env, spec] {
+        return Action::on_worker([&env, spec, inherited] {
             std::string new_id;
             if (store::Status s = store::add_channel(env, spec, now_unix_ms(), new_id); !s.ok())
                 return Reply::from_status(s);
-            return channel_reply(env, new_id, false, 201);
+            return channel_reply(env, new_id, false, 201, inherited);
         });
     }
     case Endpoint::channel_update: {
         store::ChannelPatch patch;
         if (!parse_channel_patch(req.body, patch, error)) break;
-        return Action::on_worker([&env, id, patch] {
-            return channel_after(env, store::update_channel(env, id, patch, now_unix_ms()), id);
+        return Action::on_worker([&env, id, patch, inherited] {
+            return channel_after(env, store::update_channel(env, id, patch, now_unix_ms()), id, inherited);
         });
     }
     case Endpoint::channel_enable:
     case Endpoint::channel_disable: {
         const bool enabled = req.endpoint == Endpoint::channel_enable;
-        return Action::on_worker([&env, id, enabled] {
-            return channel_after(env, store::set_channel_enabled(env, id, enabled, now_unix_ms()), id);
+        return Action::on_worker([&env, id, enabled, inherited] {
+            return channel_after(env, store::set_channel_enabled(env, id, enabled, now_unix_ms()), id, inherited);
         });
     }
     case Endpoint::channel_remove:

@@ -3,6 +3,7 @@
 #include <array>
 
 #include "admin_api.hpp"
+#include "ringrelay/relay/settings.hpp"
 #include "ringrelay/http.hpp"
 
 namespace rr::relay::admin {
@@ -192,7 +193,12 @@ Action plan_admin(const Request& req, AdminContext& admin) {
             Reply::error(404, "not_found", "keys, channels, blocks and backups exist in gateway mode only"));
     GatewayShared& gw = *admin.gateway;
     if (in(req.endpoint, Endpoint::keys_list, Endpoint::key_release)) return plan_keys(req, gw, admin.metrics);
-    if (in(req.endpoint, Endpoint::channels_list, Endpoint::channel_circuit)) return plan_channels(req, gw);
+    if (in(req.endpoint, Endpoint::channels_list, Endpoint::channel_circuit)) {
+        // A channel without its own timeout uses the server's --upstream-timeout.
+        const std::uint64_t server_timeout_ms =
+            admin.settings ? admin.settings->upstream_timeout_ms : ServeSettings{}.upstream_timeout_ms;
+        return plan_channels(req, gw, server_timeout_ms);
+    }
     if (in(req.endpoint, Endpoint::blocks_list, Endpoint::block_remove)) return plan_blocks(req, gw);
     return plan_backup(req, gw);
 }

@@ -208,8 +208,11 @@ io::Detached run_client_session(Shard& shard, int fd, bool admin) {
     const int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     std::unique_ptr<io::TlsSession> tls;
-    if (shard.server_tls() != nullptr && !admin) {
-        tls = io::TlsSession::server(*shard.server_tls());
+    // The admin listener has its own certificate (--admin-tls-cert), or none.
+    const io::TlsServerContext* server_tls =
+        admin ? (shard.admin() != nullptr ? shard.admin()->tls : nullptr) : shard.server_tls();
+    if (server_tls != nullptr) {
+        tls = io::TlsSession::server(*server_tls);
         if (!tls) {  // out of memory: refuse this connection rather than serve it in plain
             ::close(fd);
             co_return;

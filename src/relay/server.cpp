@@ -282,6 +282,27 @@ int serve_main(int argc, char** argv) {
     }
     obs::configure_log(level, log_fd);
 
+    // The admin listener's address first: a refusal is the only line printed.
+    io::SocketAddress admin_addr;
+    if (!io::parse_socket_address(st.admin_listen, admin_addr, true))
+        return fail(2, "serve: --admin-listen: '" + st.admin_listen + "' is not HOST:PORT");
+    const relay::AdminExposure exposure = relay::admin_exposure(st, admin_addr, error);
+    if (exposure == relay::AdminExposure::refused) return fail(2, error);
+    if (exposure == relay::AdminExposure::insecure)
+        obs::log(obs::Level::warn,
+                 "admin listener off loopback without TLS (--admin-insecure): the admin token and revealed "
+                 "credentials cross the network in clear text",
+                 {{"admin_listen", st.admin_listen}});
+    std::unique_ptr<io::TlsServerContext> admin_tls;  // outlives the shards (declared before them)
+    if (!st.admin_tls_cert.empty()) {
+        try {
+            admin_tls = std::make_unique<io::TlsServerContext>(st.admin_tls_cert, st.admin_tls_key);
+        } catch (const std::exception& e) {
+            return fail(1, std::string("admin listener: ") + e.what());
+        }
+        obs::log(obs::Level::info, "admin TLS ready", {{"cert", st.admin_tls_cert}});
+    }
+
     upstream::UpstreamTarget target;
     std::unique_ptr<relay::GatewayShared> gateway;
     ShardRole role;
@@ -309,13 +330,10 @@ int serve_main(int argc, char** argv) {
         return fail(2, "serve: --listen: '" + st.listen + "' is not HOST:PORT");
 
     raise_open_files_limit();
-    // Signals are taken by sigwait() in this thread only; shards inherit the mask.
-    sigset_t signals;
-    sigemptyset(&signals);
-    sigaddset(&signals, SIGTERM);
-    sigaddset(&signals, SIGINT);
-    sigaddset(&signals, SIGUSR1);
-    sigaddset(&signals, SIGHUP);
+    // Signals are taken by sigwait() in this thread only. main() blocked them before
+    // any thread existed (the resolver and every later thread inherit the mask);
+    // blocking again here only covers a caller that is not main().
+    const sigset_t signals = serve_signals();
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
     signal(SIGPIPE, SIG_IGN);
 
@@ -349,9 +367,7 @@ int serve_main(int argc, char** argv) {
     } catch (const std::exception& e) {
         return fail(1, e.what());
     }
-    io::SocketAddress admin_addr;
-    if (!io::parse_socket_address(st.admin_listen, admin_addr, true))
-        return fail(2, "serve: --admin-listen: '" + st.admin_listen + "' is not HOST:PORT");
+    admin.tls = admin_tls.get();
     try {
         role.admin_fd = io::listen_socket(admin_addr, false);
     } catch (const std::system_error& e) {

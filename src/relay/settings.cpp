@@ -15,7 +15,7 @@
 namespace rr::relay {
 namespace {
 
-enum class Kind { text, count, duration, size, mode, toggle };
+enum class Kind { text, count, duration, size, mode, toggle, boolean };
 
 // Joins the values of a repeated flag (or a config array); paths hold no newline.
 constexpr char kListSeparator = '\n';
@@ -55,6 +55,9 @@ const std::vector<Knob>& knobs() {
     static const std::vector<Knob> k = {
         {"listen", Kind::text, TEXT(listen)},
         {"admin-listen", Kind::text, TEXT(admin_listen)},
+        {"admin-tls-cert", Kind::text, TEXT(admin_tls_cert)},
+        {"admin-tls-key", Kind::text, TEXT(admin_tls_key)},
+        {"admin-insecure", Kind::boolean, NUMBER(admin_insecure)},
         {"shards", Kind::count, NUMBER(shards)},
         {"mode", Kind::mode, [](ServeSettings& s, std::uint64_t n, const std::string&) {
              s.mode = n ? Mode::relay : Mode::gateway;
@@ -124,6 +127,14 @@ bool apply(const Knob& k, const std::string& value, const std::string& label, Se
         number = *n;
         break;
     }
+    case Kind::boolean:
+        if (value == "true" || value == "1") {
+            number = 1;
+        } else if (value != "false" && value != "0") {
+            error = label + ": '" + value + "' must be true or false";
+            return false;
+        }
+        break;
     case Kind::mode:
         if (value != "gateway" && value != "relay") {
             error = label + ": '" + value + "' must be gateway or relay";
@@ -185,14 +196,14 @@ bool read_config(const std::string& path, std::map<std::string, std::string>& ou
             out[name] = joined;
         } else if (!field.value.get(sv)) {
             out[name] = std::string(sv);
-        } else if (field.value.is_bool()) {
-            out[name] = field.value.get_bool().value_unsafe() ? "true" : "false";
+        } else if (bool b = false; !field.value.get(b)) {
+            out[name] = b ? "true" : "false";
         } else if (field.value.is_uint64() || field.value.is_int64()) {
             std::ostringstream os;
             os << field.value;
             out[name] = os.str();
         } else {
-            error = "config file " + path + ": '" + name + "' must be a string or a number";
+            error = "config file " + path + ": '" + name + "' must be a string, a number or a boolean";
             return false;
         }
     }
@@ -204,6 +215,7 @@ bool read_config(const std::string& path, std::map<std::string, std::string>& ou
 const char* serve_usage() {
     return "usage: ringrelay serve [--listen 0.0.0.0:8080] [--admin-listen 127.0.0.1:9090] [--shards N]\n"
            "                       [--mode gateway|relay] [--upstream URL] [--config FILE.json]\n"
+           "                       [--admin-tls-cert F --admin-tls-key F] [--admin-insecure]\n"
            "                       [--log-file F] [--log-level info] [--tls-cert F --tls-key F]... [--data DIR]\n"
            "                       [--upstream-ca FILE]\n"
            "                       [--upstream-max-concurrent 64] [--upstream-max-queue 1024]\n"
@@ -229,6 +241,9 @@ bool resolve_settings(int argc, char** argv, ServeSettings& out, std::string& er
         if (auto eq = a.find('='); eq != std::string_view::npos) {
             name = a.substr(0, eq);
             value = a.substr(eq + 1);
+        } else if (const Knob* k = find_knob(a); k != nullptr && k->kind == Kind::boolean) {
+            name = a;  // a switch: present means true (--name=false turns it off)
+            value = "true";
         } else {
             name = a;
             if (i + 1 >= argc) {
@@ -287,6 +302,10 @@ bool resolve_settings(int argc, char** argv, ServeSettings& out, std::string& er
             error = "serve: --tls-cert and --tls-key go together";
             return false;
         }
+    if (out.admin_tls_cert.empty() != out.admin_tls_key.empty()) {
+        error = "serve: --admin-tls-cert and --admin-tls-key go together";
+        return false;
+    }
     return true;
 }
 

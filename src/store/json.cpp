@@ -155,7 +155,7 @@ void rotated_key_json(JsonWriter& j, std::string_view id, std::string_view secre
     j.key("previous_secret_valid_until").time(valid_until_ms).end_object();
 }
 
-void channel_json(JsonWriter& j, const ChannelView& c, bool reveal) {
+void channel_json(JsonWriter& j, const ChannelView& c, bool reveal, std::optional<std::uint64_t> server_timeout_ms) {
     j.begin_object();
     j.key("id").str(c.id());
     j.key("name").str(c.name());
@@ -173,7 +173,10 @@ void channel_json(JsonWriter& j, const ChannelView& c, bool reveal) {
     j.key("priority").num_signed(c.priority());
     j.key("enabled").boolean(c.enabled());
     j.key("max_concurrency").num(c.max_concurrency());
-    j.key("timeout_ms").num(c.timeout_ms());
+    const bool inherited = c.timeout_ms() == kInheritTimeout;
+    j.key("timeout_ms");
+    inherited ? j.null() : j.num(c.timeout_ms());
+    if (server_timeout_ms) j.key("effective_timeout_ms").num(inherited ? *server_timeout_ms : c.timeout_ms());
     j.key("pass_headers").list(ListView(pass_headers_text(c.pass_headers())));
     j.key("created_at").time(c.created_at_ms());
     j.key("updated_at").time(c.updated_at_ms());

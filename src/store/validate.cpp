@@ -374,7 +374,7 @@ Status validate_channel_spec(const ChannelSpec& spec) {
         if (Status s = validate_model(to); !s.ok()) return s;
     }
     if (spec.weight == 0) return invalid("weight must be at least 1");
-    if (spec.timeout_ms == 0 || spec.timeout_ms > kMaxTimeoutMs) return invalid("timeout must be between 1ms and 24h");
+    if (spec.timeout_ms > kMaxTimeoutMs) return invalid("timeout must be between 1ms and 24h, or inherit");
     if ((spec.pass_headers & ~kPassHeadersAll) != 0) return invalid("unknown pass-headers bits");
     return {};
 }

@@ -285,18 +285,27 @@ class Channels(Admin):
         self.assertStatus(self.chat(gw, key['secret']), 200)
         self.assertEqual(harness.last_header(self.mock.last(), 'Authorization'), 'Bearer sk-secret-upstream')
         shown = self.admin(gw, 'GET', '/admin/channels/' + ch['id'])
-        self.assertEqual(shown.text, self.cli('channel', 'show', ch['id'], '--json').stdout.rstrip('\n'))
+        # The same record as the CLI prints, plus the timeout in effect, which only the
+        # server knows (the CLI shows an unset timeout as null, "inherited").
+        from_server = shown.json()
+        self.assertEqual(from_server.pop('effective_timeout_ms'), 30000)
+        self.assertEqual(from_server, json.loads(self.cli('channel', 'show', ch['id'], '--json').stdout))
         self.assertNotIn('sk-secret-upstream', shown.text)
         self.assertNotIn('sk-secret-upstream', self.admin(gw, 'GET', '/admin/channels').text)
         revealed = self.ok(self.admin(gw, 'GET', '/admin/channels/%s?reveal=true' % ch['id']))
         self.assertEqual(revealed['api_key'], 'sk-secret-upstream')
 
     def test_update_disable_enable_and_remove(self):
-        gw = self.start_server()
+        gw = self.start_server('--upstream-timeout', '1s')
         ch = self.make_channel(gw)
         key = self.make_key(gw)
+        self.assertEqual((ch['timeout_ms'], ch['effective_timeout_ms']), (None, 1000))  # --upstream-timeout 1s
         updated = self.ok(self.admin(gw, 'PUT', '/admin/channels/' + ch['id'], {'weight': 7, 'timeout': '5s'}))
-        self.assertEqual((updated['weight'], updated['timeout_ms']), (7, 5000))
+        self.assertEqual((updated['weight'], updated['timeout_ms'], updated['effective_timeout_ms']), (7, 5000, 5000))
+        for inherit in (None, 'inherit'):
+            back = self.ok(self.admin(gw, 'PUT', '/admin/channels/' + ch['id'], {'timeout': inherit}))
+            self.assertEqual((back['timeout_ms'], back['effective_timeout_ms']), (None, 1000))
+            self.ok(self.admin(gw, 'PUT', '/admin/channels/' + ch['id'], {'timeout': '5s'}))
         self.ok(self.admin(gw, 'POST', '/admin/channels/%s/disable' % ch['id']))
         self.assert_error(self.chat(gw, key['secret']), 503, 'no_available_channel')
         self.assertStatus(self.admin(gw, 'GET', '/readyz', token=''), 503)

@@ -292,7 +292,9 @@ class Channels(CliCase):
                          "--models", "m")
         self.assertEqual(c["base_url"], "http://localhost:8081")
         self.assertEqual((c["type"], c["groups"], c["weight"], c["priority"]), ("openai", ["default"], 1, 0))
-        self.assertEqual((c["max_concurrency"], c["timeout_ms"], c["model_map"]), (0, 30000, {}))
+        # No --timeout: unset, so the server's --upstream-timeout applies (null, "inherited").
+        self.assertEqual((c["max_concurrency"], c["timeout_ms"], c["model_map"]), (0, None, {}))
+        self.assertRegex(self.ok("channel", "show", c["id"]), r"(?m)^timeout\s+inherited$")
 
     def test_api_key_from_stdin(self):
         c = self.ok_json("channel", "add", "--name", "n", "--base-url", "https://h", "--api-key", "-",
@@ -310,6 +312,8 @@ class Channels(CliCase):
                          ("n2", "http://10.0.0.1:9000/p", "sk-2", ["m1"], "anthropic"))
         self.assertEqual((s["groups"], s["model_map"], s["weight"], s["priority"]), (["g1", "g2"], {"a": "m1"}, 5, 7))
         self.assertEqual((s["max_concurrency"], s["timeout_ms"]), (2, 5000))
+        self.ok("channel", "update", c["id"], "--timeout", "inherit")
+        self.assertIsNone(self.ok_json("channel", "show", c["id"])["timeout_ms"])
         self.assertFalse(self.ok_json("channel", "disable", c["id"])["enabled"])
         self.assertIn("no", self.ok("channel", "list"))
         self.assertTrue(self.ok_json("channel", "enable", c["id"])["enabled"])

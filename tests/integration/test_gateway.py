@@ -389,6 +389,19 @@ class BodyAndRouting(Gateway):
                           'upstream timed out')
         self.assertLess(time.monotonic() - started, 3)
 
+    def test_a_channel_without_its_own_timeout_takes_the_servers_upstream_timeout(self):
+        # A channel added without --timeout stored 30s and overrode --upstream-timeout.
+        key = self.make_key()
+        channel = self.make_channel()
+        self.assertIsNone(channel['timeout_ms'])
+        gw = self.start_gateway('--upstream-timeout', '1s')
+        started = time.monotonic()
+        self.assert_error(self.chat(gw, key, headers={'x-mock-behavior': 'hang'}, timeout=40), 504,
+                          'upstream_timeout', 'upstream timed out')
+        elapsed = time.monotonic() - started
+        self.assertGreaterEqual(elapsed, 0.9)  # the timeout, not something earlier
+        self.assertLess(elapsed, 15)           # far from the 30 s a stored default would take
+
     def test_an_upstream_429_on_the_last_channel_is_relayed_untouched(self):
         key = self.make_key()
         self.make_channel()
@@ -582,7 +595,7 @@ class Soak(Gateway):
         import random
         rng = random.Random(7)
         keys = [self.make_key(name='s%d' % i, max_concurrency=2, max_wait=2) for i in range(32)]
-        self.make_channel()
+        channel = self.make_channel()
         capacity = 8
         gw = self.start_gateway('--upstream-max-concurrent', str(capacity), '--upstream-max-queue', '64',
                                 '--upstream-timeout', '1s', '--upstream-queue-timeout', '5s')
@@ -631,6 +644,15 @@ class Soak(Gateway):
             t.join(60)
         self.assertGreater(counts['ok'], 30 * seconds, counts)
         time.sleep(1.5)  # hung upstreams time out (1 s)
+        # The injected faults (resets, 500s, and hangs that now end as 504 after the
+        # server's 1 s --upstream-timeout, which the channel inherits) may have opened the
+        # channel's circuit; what is checked here is slots and tokens, so close it as an
+        # operator would.
+        with open(os.path.join(self.data, 'admin.token')) as f:
+            token = f.read().strip()
+        closed = http_request(gw.admin_port, 'POST', '/admin/channels/%s/circuit' % channel['id'],
+                              json_body={'state': 'closed'}, headers={'Authorization': 'Bearer ' + token})
+        self.assertStatus(closed, 200)
         # At rest: every key serves at once...
         for key in keys:
             self.assertStatus(self.chat(gw, key), 200)

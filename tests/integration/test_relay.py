@@ -5,6 +5,7 @@ import json
 import shutil
 import socket
 import subprocess
+import threading
 import time
 
 import harness
@@ -261,6 +262,12 @@ MALFORMED = [
      b'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', 400),
     ('differing content-lengths', b'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd', 400),
     ('bad chunk size', b'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n', 400),
+    # Chunk extensions must follow RFC 9112 7.1.1; these two reached the upstream verbatim.
+    ('chunk extension with no name',
+     b'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2;\r\naa\r\n0\r\n\r\n', 400),
+    ('chunk extension with an open quoted string',
+     b'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n'
+     b'5;a="abc";b="def; ghi\r\nhello\r\n0\r\n\r\n', 400),
     ('obs-fold', b'GET / HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n  folded\r\n\r\n', 400),
     ('bare CR', b'GET / HTTP/1.1\r\nHost: x\rX-A: 1\r\n\r\n', 400),
     ('NUL in a value', b'GET / HTTP/1.1\r\nHost: x\r\nX-A: a\x00b\r\n\r\n', 400),
@@ -290,6 +297,80 @@ class RelayRejectsMalformedInput(harness.IntegrationTestCase):
         self.assertIsNone(self.mock.last(), 'a malformed request reached the upstream')
         # Still serving after all that.
         self.assertStatus(http_request(relay.port, 'GET', '/healthz'), 200)
+
+
+class RawUpstream:
+    """A one-connection upstream on loopback that answers with bytes a test gives: the
+    first part at once, the rest when the test calls release() (so a test can have the
+    relay send the head on before the rest arrives)."""
+
+    def __init__(self, first, rest=b''):
+        self.first, self.rest = first, rest
+        self.released = threading.Event()
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.listener.bind((HOST, 0))
+        self.listener.listen(4)
+        self.url = 'http://%s:%d' % self.listener.getsockname()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        self.listener.settimeout(harness.IO_TIMEOUT)
+        try:
+            conn, _ = self.listener.accept()
+        except OSError:
+            return
+        with conn:
+            conn.settimeout(harness.IO_TIMEOUT)
+            data = b''
+            while b'\r\n\r\n' not in data:
+                piece = conn.recv(65536)
+                if not piece:
+                    return
+                data += piece
+            conn.sendall(self.first)
+            if self.rest and self.released.wait(harness.IO_TIMEOUT):
+                conn.sendall(self.rest)
+            conn.recv(1)  # until the relay closes its side (it must not reuse this one)
+
+    def release(self):
+        self.released.set()
+
+    def close(self):
+        self.released.set()
+        self.listener.close()
+        self.thread.join(harness.IO_TIMEOUT)
+
+
+class RelayRejectsMalformedUpstreamChunks(harness.IntegrationTestCase):
+    HEAD = b'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n'
+
+    def upstream(self, first, rest=b''):
+        up = RawUpstream(first, rest)
+        self.addCleanup(up.close)
+        return up
+
+    def test_a_malformed_extension_before_any_byte_was_sent_is_502(self):
+        for body in (b'2;\r\naa\r\n0\r\n\r\n', b'5;a="abc";b="def; ghi\r\nhello\r\n0\r\n\r\n'):
+            with self.subTest(body=body):
+                up = self.upstream(self.HEAD + body)
+                relay = self.start_relay(type('Up', (), {'url': up.url})())
+                resp = http_request(relay.port, 'GET', '/v1/models')
+                self.assertStatus(resp, 502)
+                self.assertEqual(resp.header('X-Ringrelay-Error'), 'upstream_error')
+
+    def test_a_malformed_extension_after_the_head_went_out_cuts_the_stream(self):
+        up = self.upstream(self.HEAD + b'5\r\nhello\r\n', b'2;\r\naa\r\n0\r\n\r\n')
+        relay = self.start_relay(type('Up', (), {'url': up.url})())
+        with RawConnection(relay.port) as c:
+            c.send(b'GET /v1/models HTTP/1.1\r\nHost: x\r\n\r\n')
+            resp = c.read_head()
+            self.assertEqual(resp.status, 200)
+            self.assertEqual(c.read_until(b'hello\r\n'), b'5\r\nhello\r\n')
+            up.release()
+            rest = c.read_until_close()
+            self.assertNotIn(b'aa', rest)
+            self.assertNotIn(b'0\r\n\r\n', rest)  # no last chunk: the client sees a cut body
 
 
 class RelayUnderAb(harness.IntegrationTestCase):

@@ -14,6 +14,11 @@ enum class Mode { gateway, relay };
 struct ServeSettings {
     std::string listen = "0.0.0.0:8080";
     std::string admin_listen = "127.0.0.1:9090";
+    // The admin listener leaves loopback only with TLS, or with admin_insecure (the
+    // operator accepts the token and ?reveal=true credentials in clear text).
+    std::string admin_tls_cert;
+    std::string admin_tls_key;
+    bool admin_insecure = false;
     unsigned shards = 0;  // 0 = online CPUs
     Mode mode = Mode::gateway;
     std::string upstream;  // relay mode only

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -60,8 +61,11 @@ void rotated_key_json(JsonWriter& j, std::string_view id, std::string_view secre
 
 // {"id","name","type","base_url","groups","models","model_map":{from:to},"weight",
 //  "priority","enabled","max_concurrency","timeout_ms","pass_headers":[names],"created_at","updated_at"}
-// plus "api_key" only when `reveal`.
-void channel_json(JsonWriter& j, const ChannelView& c, bool reveal);
+// plus "api_key" only when `reveal`. "timeout_ms" is null when unset (the server's
+// --upstream-timeout applies); a caller that knows the server's value (the admin API,
+// inside the server) passes it and gets "effective_timeout_ms" too.
+void channel_json(JsonWriter& j, const ChannelView& c, bool reveal,
+                  std::optional<std::uint64_t> server_timeout_ms = std::nullopt);
 
 // {"prefix","reason","created_at","expires_at","active"}
 void block_json(JsonWriter& j, const BlockView& b, std::int64_t now_ms);

@@ -47,6 +47,11 @@ inline constexpr std::size_t kMaxGroupBytes = 64;
 inline constexpr std::size_t kMaxListItems = 256;
 inline constexpr std::size_t kMaxCredentialBytes = 1024;
 inline constexpr std::uint32_t kMaxTimeoutMs = 24u * 3600 * 1000;
+// A channel's timeout_ms when the operator set none: the server's --upstream-timeout.
+// Records written before this existed hold 30000 when the operator gave no timeout,
+// indistinguishable from an explicit 30s: they keep it (set it back with
+// `channel update --timeout inherit`).
+inline constexpr std::uint32_t kInheritTimeout = 0;
 
 // A display name: 1..64 bytes of UTF-8 without control characters.
 Status validate_name(std::string_view what, std::string_view name);
@@ -152,7 +157,9 @@ struct ChannelSpec {
     std::int32_t priority = 0;
     bool enabled = true;
     std::uint32_t max_concurrency = 0;  // 0 = unlimited
-    std::uint32_t timeout_ms = 30'000;
+    // 0 = unset: the running server's --upstream-timeout applies (a value the operator
+    // did not give must not override the server's; see kInheritTimeout).
+    std::uint32_t timeout_ms = kInheritTimeout;
     std::uint8_t pass_headers = 0;  // PassHeader bits: client billing headers that reach this upstream
 };
 
@@ -168,7 +175,7 @@ struct ChannelPatch {
     std::optional<std::int32_t> priority;
     std::optional<bool> enabled;
     std::optional<std::uint32_t> max_concurrency;
-    std::optional<std::uint32_t> timeout_ms;
+    std::optional<std::uint32_t> timeout_ms;  // kInheritTimeout sets it back to unset
     std::optional<std::uint8_t> pass_headers;
 
     void apply_to(ChannelSpec& spec) const;
@@ -176,7 +183,7 @@ struct ChannelPatch {
 };
 
 // Errors (invalid): bad name, URL, credential (1..1024 visible ASCII), groups (at least
-// one), models (at least one), model map, weight 0, timeout 0 or over 24h.
+// one), models (at least one), model map, weight 0, timeout over 24h.
 Status validate_channel_spec(const ChannelSpec& spec);
 ChannelSpec spec_of(const ChannelView& channel);
 

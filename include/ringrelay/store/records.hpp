@@ -92,7 +92,7 @@ struct [[gnu::packed]] ChannelRecordV1 {
     std::int32_t priority;          // lower is tried first
     std::uint32_t weight;           // >= 1, among channels of one priority
     std::uint32_t max_concurrency;  // 0 = unlimited
-    std::uint32_t timeout_ms;
+    std::uint32_t timeout_ms;       // 0 = unset: the server's --upstream-timeout
     std::uint16_t port;
     std::uint8_t type;  // ChannelType
     std::uint8_t enabled;
@@ -268,7 +268,7 @@ public:
     std::uint32_t weight() const noexcept { return rec_->weight; }
     bool enabled() const noexcept { return rec_->enabled != 0; }
     std::uint32_t max_concurrency() const noexcept { return rec_->max_concurrency; }
-    std::uint32_t timeout_ms() const noexcept { return rec_->timeout_ms; }
+    std::uint32_t timeout_ms() const noexcept { return rec_->timeout_ms; }  // 0 = unset (inherited)
     std::uint8_t pass_headers() const noexcept { return rec_->pass_headers & kPassHeadersAll; }  // PassHeader bits
     std::int64_t created_at_ms() const noexcept { return rec_->created_at_ms; }
     std::int64_t updated_at_ms() const noexcept { return rec_->updated_at_ms; }

@@ -169,6 +169,58 @@ TEST_CASE("chunk extensions are skipped, with whitespace allowed only before the
     CHECK(error_of("3;a\nabc\r\n0\r\n\r\n") == Error::bad_chunk);
 }
 
+// The same outcome whichever byte a read ends at: whole, cut once at every point,
+// and one byte at a time.
+void check_at_every_split(std::string_view body, Error expected) {
+    CAPTURE(body);
+    CHECK(decode_whole(body).error == expected);
+    std::vector<std::size_t> every_byte;
+    for (std::size_t cut = 1; cut < body.size(); ++cut) {
+        CAPTURE(cut);
+        CHECK(decode_in_pieces(body, {cut}).error == expected);
+        every_byte.push_back(cut);
+    }
+    CHECK(decode_in_pieces(body, every_byte).error == expected);
+}
+
+TEST_CASE("chunk extensions follow RFC 9112 7.1.1 at every split point") {
+    // Well-formed: token names, token or quoted-string values, quoted-pairs, BWS
+    // around ';' and '='.
+    for (const char* body : {
+             "5;a\r\nhello\r\n0\r\n\r\n",
+             "5;a=b;c=\"d\"\r\nhello\r\n0\r\n\r\n",
+             "5 ; a = b ;c\t=\t\"x y\"\r\nhello\r\n0\r\n\r\n",
+             "5;a=\"abc\";b=\"def; ghi\"\r\nhello\r\n0\r\n\r\n",
+             "5;q=\"a\\\"b\\\\c\\;\"\r\nhello\r\n0\r\n\r\n",
+             "5;a ;b\r\nhello\r\n0;last=\"\"\r\n\r\n",
+             "5;n=\"\x80\xff\"\r\nhello\r\n0\r\n\r\n",
+         }) {
+        check_at_every_split(body, Error::none);
+        CHECK(decode_whole(body).data == "hello");
+    }
+    // Malformed: each reached the upstream verbatim before.
+    for (const char* body : {
+             "2;\r\naa\r\n0\r\n\r\n",                                // ';' with no name
+             "5;a=\"abc\";b=\"def; ghi\r\nhello\r\n0\r\n\r\n",  // quoted string open at the CR
+             "2;;a\r\naa\r\n0\r\n\r\n",                              // empty extension
+             "2;=b\r\naa\r\n0\r\n\r\n",                              // value with no name
+             "2;a=\r\naa\r\n0\r\n\r\n",                              // '=' with no value
+             "2;a=b c\r\naa\r\n0\r\n\r\n",                           // two tokens
+             "2;a b\r\naa\r\n0\r\n\r\n",                             // a name then a word
+             "2;a=\"b\"c\r\naa\r\n0\r\n\r\n",                        // bytes after the quote
+             "2;a=b \r\naa\r\n0\r\n\r\n",                            // whitespace before the CRLF
+             "2;a \r\naa\r\n0\r\n\r\n",                              // whitespace before the CRLF
+             "2;a=b=c\r\naa\r\n0\r\n\r\n",                           // '=' in a token
+             "2;a@b\r\naa\r\n0\r\n\r\n",                             // not a token character
+             "2;a=\"x\\\r\naa\r\n0\r\n\r\n",                         // quoted-pair of CR
+             "2;a=\"x\x7f\"\r\naa\r\n0\r\n\r\n",                     // DEL in a quoted string
+             "2;a=\"x\x01\"\r\naa\r\n0\r\n\r\n",                     // a control in a quoted string
+             "2\r\naa\r\n0;\r\n\r\n",                                // the last chunk too
+         }) {
+        check_at_every_split(body, Error::bad_chunk);
+    }
+}
+
 TEST_CASE("a size line with extensions over 4 KiB is bad_chunk") {
     const auto line_with_ext = [](std::size_t ext_len) {
         return "3;" + std::string(ext_len, 'e') + "\r\nabc\r\n0\r\n\r\n";

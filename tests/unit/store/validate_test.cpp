@@ -216,7 +216,8 @@ TEST_CASE("a channel spec is checked field by field") {
     CHECK(with([](ChannelSpec& c) { c.models.clear(); }) == Errc::invalid);
     CHECK(with([](ChannelSpec& c) { c.model_map = {{"a", "b c"}}; }) == Errc::invalid);
     CHECK(with([](ChannelSpec& c) { c.weight = 0; }) == Errc::invalid);
-    CHECK(with([](ChannelSpec& c) { c.timeout_ms = 0; }) == Errc::invalid);
+    CHECK(with([](ChannelSpec& c) { c.timeout_ms = kInheritTimeout; }) == Errc::ok);  // the server's applies
+    CHECK(ChannelSpec{}.timeout_ms == kInheritTimeout);  // unless the operator sets one
     CHECK(with([](ChannelSpec& c) { c.timeout_ms = kMaxTimeoutMs + 1; }) == Errc::invalid);
     CHECK(with([](ChannelSpec& c) { c.type = static_cast<ChannelType>(9); }) == Errc::invalid);
     CHECK(with([](ChannelSpec& c) {
