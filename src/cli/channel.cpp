@@ -23,6 +23,10 @@ std::vector<FlagSpec> channel_flags(bool add) {
         {"priority", "N", "lower is tried first (default 0)"},
         {"max-concurrency", "N", "requests in flight at once, 0 = unlimited (default 0)"},
         {"timeout", "DURATION", "connect + first response byte (default 30s)"},
+        {"health-path", "PATH",
+         "active health check: GET this path under the base URL; \"\" or off turns checks off (default off)"},
+        {"health-interval", "DURATION", "time between health checks, at least 1s (default 10s)"},
+        {"health-timeout", "DURATION", "how long one health check may take (default 5s)"},
     };
 }
 
@@ -31,6 +35,32 @@ std::string read_stdin_line() {
     for (int c = std::getchar(); c != EOF && c != '\n'; c = std::getchar()) line += static_cast<char>(c);
     if (!line.empty() && line.back() == '\r') line.pop_back();
     return line;
+}
+
+void health_patch_from(const Args& args, store::ChannelPatch& p) {
+    if (auto v = args.value("health-path")) {
+        const std::string path = *v == "off" ? std::string() : std::string(*v);
+        check_flag("health-path", store::validate_health_path(path));
+        p.health_path = path;
+    }
+    if (auto v = args.value("health-interval")) {
+        const std::int64_t ms = flag_duration_ms("health-interval", *v);
+        if (ms < store::kMinHealthIntervalMs || ms > store::kMaxTimeoutMs)
+            throw UsageError("--health-interval: must be between 1s and 24h");
+        p.health_interval_ms = static_cast<std::uint32_t>(ms);
+    }
+    if (auto v = args.value("health-timeout")) {
+        const std::int64_t ms = flag_duration_ms("health-timeout", *v);
+        if (ms <= 0 || ms > store::kMaxTimeoutMs) throw UsageError("--health-timeout: must be between 1ms and 24h");
+        p.health_timeout_ms = static_cast<std::uint32_t>(ms);
+    }
+}
+
+std::string health_text(const store::ChannelView& c) {
+    if (c.health_path().empty()) return "off";
+    const store::ChannelSpec s = store::spec_of(c);  // the defaults for records older than the fields
+    return cat("GET ", c.health_path(), " every ", format_duration(std::chrono::milliseconds(s.health_interval_ms)),
+               ", timeout ", format_duration(std::chrono::milliseconds(s.health_timeout_ms)));
 }
 
 store::ChannelPatch channel_patch_from(const Args& args) {
@@ -83,6 +113,7 @@ store::ChannelPatch channel_patch_from(const Args& args) {
         if (ms <= 0 || ms > store::kMaxTimeoutMs) throw UsageError("--timeout: must be between 1ms and 24h");
         p.timeout_ms = static_cast<std::uint32_t>(ms);
     }
+    health_patch_from(args, p);
     return p;
 }
 
@@ -100,6 +131,7 @@ void channel_text(const store::ChannelView& c, bool reveal) {
     t.add({"weight", std::to_string(c.weight())});
     t.add({"max concurrency", limit_text(c.max_concurrency())});
     t.add({"timeout", format_duration(std::chrono::milliseconds(c.timeout_ms()))});
+    t.add({"health check", health_text(c)});
     t.add({"created", time_or(c.created_at_ms(), "-")});
     t.add({"updated", time_or(c.updated_at_ms(), "-")});
     t.print();

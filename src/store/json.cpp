@@ -1,6 +1,8 @@
 // Records as JSON (CLI --json and the admin API) and the listing order.
 #include "ringrelay/store/json.hpp"
 
+#include "ringrelay/store/ops.hpp"
+
 #include <algorithm>
 #include <cstdio>
 
@@ -173,6 +175,11 @@ void channel_json(JsonWriter& j, const ChannelView& c, bool reveal) {
     j.key("enabled").boolean(c.enabled());
     j.key("max_concurrency").num(c.max_concurrency());
     j.key("timeout_ms").num(c.timeout_ms());
+    j.key("health_path");
+    if (c.health_path().empty()) j.null();
+    else j.str(c.health_path());
+    j.key("health_interval_ms").num(c.health_interval_ms() ? c.health_interval_ms() : kDefaultHealthIntervalMs);
+    j.key("health_timeout_ms").num(c.health_timeout_ms() ? c.health_timeout_ms() : kDefaultHealthTimeoutMs);
     j.key("created_at").time(c.created_at_ms());
     j.key("updated_at").time(c.updated_at_ms());
     if (reveal) j.key("api_key").str(c.api_key());

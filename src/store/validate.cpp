@@ -294,11 +294,25 @@ void ChannelPatch::apply_to(ChannelSpec& spec) const {
     if (enabled) spec.enabled = *enabled;
     if (max_concurrency) spec.max_concurrency = *max_concurrency;
     if (timeout_ms) spec.timeout_ms = *timeout_ms;
+    if (health_path) spec.health_path = *health_path;
+    if (health_interval_ms) spec.health_interval_ms = *health_interval_ms;
+    if (health_timeout_ms) spec.health_timeout_ms = *health_timeout_ms;
 }
 
 bool ChannelPatch::empty() const noexcept {
     return !name && !type && !base_url && !api_key && !groups && !models && !model_map && !weight && !priority &&
-           !enabled && !max_concurrency && !timeout_ms;
+           !enabled && !max_concurrency && !timeout_ms && !health_path && !health_interval_ms && !health_timeout_ms;
+}
+
+Status validate_health_path(std::string_view path) {
+    if (path.empty()) return {};
+    if (path.front() != '/') return invalid("health path must start with '/' (e.g. /v1/models), or be empty for off");
+    if (path.size() > kMaxHealthPathBytes) return invalid("health path is limited to 1024 bytes");
+    for (char c : path) {
+        if (c <= ' ' || c > '~' || c == '#')
+            return invalid("health path may hold visible ASCII only, without spaces or '#'");
+    }
+    return {};
 }
 
 Status validate_channel_spec(const ChannelSpec& spec) {
@@ -327,6 +341,11 @@ Status validate_channel_spec(const ChannelSpec& spec) {
     }
     if (spec.weight == 0) return invalid("weight must be at least 1");
     if (spec.timeout_ms == 0 || spec.timeout_ms > kMaxTimeoutMs) return invalid("timeout must be between 1ms and 24h");
+    if (Status s = validate_health_path(spec.health_path); !s.ok()) return s;
+    if (spec.health_interval_ms < kMinHealthIntervalMs || spec.health_interval_ms > kMaxTimeoutMs)
+        return invalid("health interval must be between 1s and 24h");
+    if (spec.health_timeout_ms == 0 || spec.health_timeout_ms > kMaxTimeoutMs)
+        return invalid("health timeout must be between 1ms and 24h");
     return {};
 }
 
