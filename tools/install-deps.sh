@@ -6,7 +6,7 @@
 set -euo pipefail
 
 build_pkgs=(g++ meson ninja-build pkg-config cmake liburing-dev libwolfssl-dev liblmdb-dev libsimdjson-dev doctest-dev)
-test_pkgs=(python3 curl apache2-utils lmdb-utils clang libclang-rt-14-dev procps prometheus)
+test_pkgs=(python3 curl apache2-utils lmdb-utils clang libclang-rt-14-dev procps prometheus chromium)
 bench_pkgs=(nginx haproxy wrk procps python3 curl)
 
 want=("${build_pkgs[@]}")
