@@ -143,7 +143,7 @@ class StatusPageBrowser(harness.IntegrationTestCase):
                          message='the error code in the error chart legend')
         self.assertGreater(self.js('document.querySelectorAll("#chart-errors rect").length'), 0)
         self.assertGreater(self.js('document.querySelectorAll("#chart-rate path").length'), 0,
-                           self.js('document.getElementById("chart-rate").outerHTML'))
+                           self.js('JSON.stringify(window.__statusPageErrors)'))
         row = '[data-channel-id="%s"]' % self.g.channel['id']
         harness.wait_for(lambda: self.js('(document.querySelector(\'%s\') || {}).textContent || ""' % row)
                          .startswith('primary upstream'), timeout=30, message='the channel row with its name')
@@ -155,6 +155,7 @@ class StatusPageBrowser(harness.IntegrationTestCase):
                             '.reduce((s, e) => s + parseInt(e.textContent.replace(/,/g, "")), 0)')
         self.assertGreaterEqual(shard_sum, 80)
         self.assertNotEqual(self.text_of('latency').strip(), '–')
+        self.assertEqual(self.js('window.__statusPageErrors'), [])
 
         shots = tempfile.mkdtemp(prefix='rr-status-page-')
         path = os.path.join(shots, 'status-page.png')
