@@ -103,23 +103,24 @@ class Browser:
         if not path:
             raise BrowserUnavailable('chromium is not installed (apt-get install chromium)')
         self.profile = tempfile.mkdtemp(prefix='rr-chromium-')
-        self.proc = subprocess.Popen([path] + FLAGS + ['--user-data-dir=' + self.profile,
-                                                       '--window-size=%d,%d' % (width, height), 'about:blank'],
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # stderr to a file, not a pipe: Chromium keeps logging, and a full pipe would stall it.
+        self.stderr_path = os.path.join(self.profile, 'stderr.log')
+        with open(self.stderr_path, 'wb') as err:
+            self.proc = subprocess.Popen([path] + FLAGS + ['--user-data-dir=' + os.path.join(self.profile, 'p'),
+                                                           '--window-size=%d,%d' % (width, height), 'about:blank'],
+                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
         port = self._devtools_port()
         self.page = self._open_page(port)
         self.next_id = 0
 
     def _devtools_port(self):
         deadline = time.monotonic() + 30
-        text = b''
-        os.set_blocking(self.proc.stderr.fileno(), False)
         while time.monotonic() < deadline:
+            with open(self.stderr_path, 'rb') as f:
+                text = f.read()
             if self.proc.poll() is not None:
                 self.stop()
                 raise BrowserUnavailable('chromium exited at start: %s' % text.decode('utf-8', 'replace')[-800:])
-            chunk = self.proc.stderr.read() or b''
-            text += chunk
             m = re.search(rb'DevTools listening on ws://[^:]+:(\d+)/', text)
             if m:
                 return int(m.group(1))
