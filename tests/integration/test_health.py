@@ -160,6 +160,26 @@ class HealthChecks(harness.IntegrationTestCase):
         self.assertEqual(harness.last_header(last, 'anthropic-version'), '2023-06-01')
         self.assertEqual(harness.last_header(last, 'user-agent'), 'ringrelay-health-check')
 
+    def test_a_drain_cuts_a_check_that_waits_for_an_answer(self):
+        # An upstream that accepts and never answers; the check would wait 60 s.
+        import socket
+        hole = socket.socket()
+        hole.bind((HOST, 0))
+        hole.listen(8)
+        self.addCleanup(hole.close)
+        self.cli('channel', 'add', '--name', 'silent', '--base-url', 'http://%s:%d' % hole.getsockname(),
+                 '--api-key', 'sk-s', '--models', 'gpt-test', '--health-path', '/v1/models',
+                 '--health-interval', '1s', '--health-timeout', '60s')
+        gw = self.start_gateway()
+        hole.settimeout(CHECK_WAIT)
+        conn, _ = hole.accept()  # the check is connected and waits for the head
+        self.addCleanup(conn.close)
+        conn.settimeout(CHECK_WAIT)
+        self.assertIn(b'GET /v1/models HTTP/1.1', conn.recv(4096))
+        self.assertEqual(gw.stop(), 0)  # within the harness's 5 s grace, not after 60 s
+        self.assertFalse(gw.killed)
+        self.assertIn('draining', gw.stderr_text())
+
     def try_last(self):
         try:
             return self.mock.last()
