@@ -26,6 +26,10 @@ std::vector<FlagSpec> channel_flags(bool add) {
          "connect + first response byte; inherit (the default) uses the server's --upstream-timeout"},
         {"pass-headers", "H1,H2",
          "client billing headers this upstream gets: OpenAI-Organization, OpenAI-Project or none (default none)"},
+        {"health-path", "PATH",
+         "active health check: GET this path under the base URL; \"\" or off turns checks off (default off)"},
+        {"health-interval", "DURATION", "time between health checks, at least 1s (default 10s)"},
+        {"health-timeout", "DURATION", "how long one health check may take (default 5s)"},
     };
 }
 
@@ -34,6 +38,32 @@ std::string read_stdin_line() {
     for (int c = std::getchar(); c != EOF && c != '\n'; c = std::getchar()) line += static_cast<char>(c);
     if (!line.empty() && line.back() == '\r') line.pop_back();
     return line;
+}
+
+void health_patch_from(const Args& args, store::ChannelPatch& p) {
+    if (auto v = args.value("health-path")) {
+        const std::string path = *v == "off" ? std::string() : std::string(*v);
+        check_flag("health-path", store::validate_health_path(path));
+        p.health_path = path;
+    }
+    if (auto v = args.value("health-interval")) {
+        const std::int64_t ms = flag_duration_ms("health-interval", *v);
+        if (ms < store::kMinHealthIntervalMs || ms > store::kMaxTimeoutMs)
+            throw UsageError("--health-interval: must be between 1s and 24h");
+        p.health_interval_ms = static_cast<std::uint32_t>(ms);
+    }
+    if (auto v = args.value("health-timeout")) {
+        const std::int64_t ms = flag_duration_ms("health-timeout", *v);
+        if (ms <= 0 || ms > store::kMaxTimeoutMs) throw UsageError("--health-timeout: must be between 1ms and 24h");
+        p.health_timeout_ms = static_cast<std::uint32_t>(ms);
+    }
+}
+
+std::string health_text(const store::ChannelView& c) {
+    if (c.health_path().empty()) return "off";
+    const store::ChannelSpec s = store::spec_of(c);  // the defaults for records older than the fields
+    return cat("GET ", c.health_path(), " every ", format_duration(std::chrono::milliseconds(s.health_interval_ms)),
+               ", timeout ", format_duration(std::chrono::milliseconds(s.health_timeout_ms)));
 }
 
 store::ChannelPatch channel_patch_from(const Args& args) {
@@ -94,6 +124,7 @@ store::ChannelPatch channel_patch_from(const Args& args) {
         check_flag("pass-headers", store::parse_pass_headers(*v, bits));
         p.pass_headers = bits;
     }
+    health_patch_from(args, p);
     return p;
 }
 
@@ -119,6 +150,7 @@ void channel_text(const store::ChannelView& c, bool reveal) {
     t.add({"max concurrency", limit_text(c.max_concurrency())});
     t.add({"timeout", timeout_text(c)});
     t.add({"pass headers", c.pass_headers() ? store::pass_headers_text(c.pass_headers()) : std::string("none")});
+    t.add({"health check", health_text(c)});
     t.add({"created", time_or(c.created_at_ms(), "-")});
     t.add({"updated", time_or(c.updated_at_ms(), "-")});
     t.print();

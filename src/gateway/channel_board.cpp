@@ -12,7 +12,7 @@ ChannelBoard::State& ChannelBoard::state(std::string_view channel_id) {
 }
 
 bool ChannelBoard::circuit_open(const State& s, std::int64_t now_ms) noexcept {
-    return now_ms < s.forced_open_until_ms.load(std::memory_order_relaxed) ||
+    return health_down(s) || now_ms < s.forced_open_until_ms.load(std::memory_order_relaxed) ||
            now_ms < s.open_until_ms.load(std::memory_order_relaxed);
 }
 
@@ -39,6 +39,48 @@ void ChannelBoard::force_closed(State& s) noexcept {
     s.forced_open_until_ms.store(0, std::memory_order_relaxed);
     s.open_until_ms.store(0, std::memory_order_relaxed);
     s.consecutive_failures.store(0, std::memory_order_relaxed);
+    if (health_down(s)) {
+        s.health.store(Health::up, std::memory_order_relaxed);
+        s.check_failures.store(0, std::memory_order_relaxed);
+    }
+}
+
+ChannelBoard::Health ChannelBoard::record_check(State& s, bool ok, int status, std::int64_t now_ms) noexcept {
+    s.checks.store(s.checks.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    s.last_check_ms.store(now_ms, std::memory_order_relaxed);
+    s.last_check_status.store(status, std::memory_order_relaxed);
+    Health h = s.health.load(std::memory_order_relaxed);
+    if (ok) {
+        s.check_failures.store(0, std::memory_order_relaxed);
+        const std::uint32_t n = s.check_successes.load(std::memory_order_relaxed) + 1;
+        s.check_successes.store(n, std::memory_order_relaxed);
+        // A first good check is enough to call an unchecked channel up; a down one
+        // must prove itself kCheckSuccessesToUp times in a row.
+        if (h == Health::unchecked || (h == Health::down && n >= kCheckSuccessesToUp)) h = Health::up;
+    } else {
+        s.checks_failed.store(s.checks_failed.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+        s.check_successes.store(0, std::memory_order_relaxed);
+        const std::uint32_t n = s.check_failures.load(std::memory_order_relaxed) + 1;
+        s.check_failures.store(n, std::memory_order_relaxed);
+        if (n >= kCheckFailuresToDown) h = Health::down;
+    }
+    s.health.store(h, std::memory_order_relaxed);
+    return h;
+}
+
+void ChannelBoard::clear_health(State& s) noexcept {
+    s.health.store(Health::unchecked, std::memory_order_relaxed);
+    s.check_failures.store(0, std::memory_order_relaxed);
+    s.check_successes.store(0, std::memory_order_relaxed);
+}
+
+std::string_view ChannelBoard::health_name(Health h) noexcept {
+    switch (h) {
+    case Health::up: return "up";
+    case Health::down: return "down";
+    case Health::unchecked: break;
+    }
+    return "unchecked";
 }
 
 void ChannelBoard::for_each(const std::function<void(const State&)>& fn) const {

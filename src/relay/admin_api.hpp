@@ -43,6 +43,7 @@ enum class Endpoint : std::uint8_t {
     readyz,
     metrics,
     state,
+    status_page,
     keys_list,
     key_create,
     key_get,
@@ -70,7 +71,7 @@ struct Route {
     Endpoint endpoint = Endpoint::healthz;
     std::string_view id;       // the {id} path segment (a view into the path), or empty
     std::string allow;         // method_not_allowed: the methods the path takes, "GET, POST"
-    bool needs_token = true;   // false only for /healthz and /readyz
+    bool needs_token = true;   // false only for /healthz, /readyz and the status page /
 };
 
 // Matches method and path (without the query) against the admin routes. A trailing
@@ -138,6 +139,11 @@ struct Action {
 Action plan_admin(const Request& req, AdminContext& admin);
 
 // ---- handlers (one file each) --------------------------------------------------------
+
+// admin_status_page.cpp: GET / -- the status page, a static HTML shell with no
+// data in it: its script asks for the token and fetches /admin/state and /metrics
+// with it, so the page itself needs none.
+Action plan_status_page(const Request& req);
 
 // admin_state.cpp: /healthz, /readyz, /metrics, /admin/state.
 Action plan_health(const Request& req, AdminContext& admin);

@@ -264,7 +264,7 @@ constexpr std::string_view kKeyFields[] = {"name", "group",   "models", "max_con
 constexpr std::string_view kChannelFields[] = {"name",      "base_url", "api_key",  "models",
                                                "type",      "groups",   "model_map", "weight",
                                                "priority",  "max_concurrency", "timeout", "enabled",
-                                               "pass_headers"};
+                                               "pass_headers", "health_path", "health_interval", "health_timeout"};
 constexpr std::string_view kRevokeFields[] = {"reason"};
 constexpr std::string_view kRotateFields[] = {"grace"};
 constexpr std::string_view kCircuitFields[] = {"state", "for"};
@@ -283,6 +283,26 @@ bool read_key_fields(Fields& f, std::int64_t now_ms, store::KeyPatch& p) {
            f.number("max_concurrency", p.max_concurrency, 1) && f.number("max_wait", p.max_wait) &&
            f.number("rpm", p.rpm) && f.number("tpm", p.tpm) && f.number("quota", p.quota) &&
            f.expiry("expires", now_ms, p.expires_at_ms);
+}
+
+// The active health check: "health_path" ("" = off), "health_interval", "health_timeout".
+bool read_health_fields(Fields& f, store::ChannelPatch& p) {
+    std::optional<std::int64_t> interval;
+    std::optional<std::int64_t> timeout;
+    if (!(f.text("health_path", p.health_path, store::validate_health_path) &&
+          f.duration("health_interval", interval) && f.duration("health_timeout", timeout)))
+        return false;
+    if (interval) {
+        if (*interval < store::kMinHealthIntervalMs || *interval > store::kMaxTimeoutMs)
+            return f.fail("health_interval", "must be between 1s and 24h");
+        p.health_interval_ms = static_cast<std::uint32_t>(*interval);
+    }
+    if (timeout) {
+        if (*timeout <= 0 || *timeout > store::kMaxTimeoutMs)
+            return f.fail("health_timeout", "must be between 1ms and 24h");
+        p.health_timeout_ms = static_cast<std::uint32_t>(*timeout);
+    }
+    return true;
 }
 
 bool read_channel_fields(Fields& f, store::ChannelPatch& p) {
@@ -325,7 +345,7 @@ bool read_channel_fields(Fields& f, store::ChannelPatch& p) {
             return f.fail("timeout", "must be between 1ms and 24h, or inherit (null)");
         p.timeout_ms = static_cast<std::uint32_t>(*timeout);
     }
-    return true;
+    return read_health_fields(f, p);
 }
 
 }  // namespace

@@ -22,6 +22,8 @@ constexpr RouteRow kRoutes[] = {
     {"/readyz", "HEAD", Endpoint::readyz},
     {"/metrics", "GET", Endpoint::metrics},
     {"/admin/state", "GET", Endpoint::state},
+    {"/", "GET", Endpoint::status_page},
+    {"/", "HEAD", Endpoint::status_page},
     {"/admin/keys", "GET", Endpoint::keys_list},
     {"/admin/keys", "POST", Endpoint::key_create},
     {"/admin/keys/{id}", "GET", Endpoint::key_get},
@@ -114,7 +116,8 @@ Route route_admin(std::string_view method, std::string_view path) {
         r.allow += cat(r.allow.empty() ? "" : ", ", row.method);
     }
     const bool health = r.outcome != Route::not_found && (path == "/healthz" || path == "/readyz");
-    r.needs_token = !health;
+    const bool page = r.outcome == Route::found && r.endpoint == Endpoint::status_page;
+    r.needs_token = !health && !page;
     return r;
 }
 
@@ -186,6 +189,7 @@ Action plan_admin(const Request& req, AdminContext& admin) {
     case Endpoint::readyz: return plan_health(req, admin);
     case Endpoint::metrics: return plan_metrics(req, admin);
     case Endpoint::state: return plan_state(req, admin);
+    case Endpoint::status_page: return plan_status_page(req);
     default: break;
     }
     if (admin.gateway == nullptr)

@@ -120,7 +120,13 @@ void channel_state_json(store::JsonWriter& j, const gateway::ChannelBoard::State
     j.key("in_flight").num(s.in_flight.load(std::memory_order_relaxed));
     j.key("consecutive_failures").num(s.consecutive_failures.load(std::memory_order_relaxed));
     j.key("circuit").str(open ? "open" : "closed");
-    j.key("open_until").time(open ? until : 0);
+    j.key("open_until").time(open && !gateway::ChannelBoard::health_down(s) ? until : 0);
+    j.key("health").str(gateway::ChannelBoard::health_name(s.health.load(std::memory_order_relaxed)));
+    j.key("health_last_check").time(s.last_check_ms.load(std::memory_order_relaxed));
+    j.key("health_last_status").num(static_cast<std::uint64_t>(s.last_check_status.load(std::memory_order_relaxed)));
+    j.key("health_consecutive_failures").num(s.check_failures.load(std::memory_order_relaxed));
+    j.key("requests").num(s.requests.load(std::memory_order_relaxed));
+    j.key("failures").num(s.failures.load(std::memory_order_relaxed));
     j.end_object();
 }
 

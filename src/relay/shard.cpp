@@ -9,6 +9,7 @@
 
 #include "gateway_shared.hpp"
 #include "ringrelay/obs/metrics.hpp"
+#include "health_checker.hpp"
 #include "ringrelay/io/task.hpp"
 #include "session.hpp"
 
@@ -104,6 +105,12 @@ void Shard::run(int listen_fd) {
         admin_listener_ = std::make_unique<io::Listener>(loop_, admin_fd_, &Shard::on_admin_accept, this);
         admin_listener_->start();
     }
+    if (index_ == 0 && gateway_) {  // one checker serves every shard: the board is shared
+        health_ = std::make_unique<HealthChecker>(*this, *gateway_, [this] {
+            if (draining_) check_drained();
+        });
+        health_->start();
+    }
     loop_.run();
     // Let cancelled receives and the listener's accept deliver their last CQEs.
     loop_.drain_sockets(2000);
@@ -134,6 +141,7 @@ void Shard::start_drain() {
     draining_ = true;
     if (listener_) listener_->stop();
     if (admin_listener_) admin_listener_->stop();
+    if (health_) health_->stop();
     loop_.timers().arm(drain_deadline_, loop_.now_ms() + settings_.drain_timeout_ms);
     check_drained();
 }
@@ -142,6 +150,7 @@ void Shard::start_drain() {
 // each then ends as its coroutine resumes, and its unregister lands here again, O(1)),
 // idle upstream connections are closed, and the loop runs until their last CQEs are in.
 void Shard::check_drained() {
+    if (health_ && !health_->idle()) return;  // it calls back once its probes have ended
     if (requests_in_flight_ != 0) return;
     if (sessions_ != nullptr) {
         if (!idle_cut_) {

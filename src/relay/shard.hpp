@@ -25,6 +25,7 @@ namespace rr::relay {
 
 struct GatewayShared;
 class ShardGateway;
+class HealthChecker;
 struct ClientSession;
 struct AdminContext;
 
@@ -124,6 +125,8 @@ public:
     }
     AdminContext* admin() noexcept { return admin_; }
     ShardGateway* gateway() noexcept { return gateway_.get(); }
+    // Shard 0 in gateway mode runs the channels' active health checks (null elsewhere).
+    HealthChecker* health_checker() noexcept { return health_.get(); }
 
     unsigned index() const noexcept { return index_; }
     const ServeSettings& settings() const noexcept { return settings_; }
@@ -170,6 +173,7 @@ private:
     int admin_fd_ = -1;
     ShardObs obs_;
     std::unique_ptr<ShardGateway> gateway_;
+    std::unique_ptr<HealthChecker> health_;
 
     ClientSession* sessions_ = nullptr;
     std::size_t requests_in_flight_ = 0;  // sessions between request_started and request_ended

@@ -178,6 +178,11 @@ void channel_json(JsonWriter& j, const ChannelView& c, bool reveal, std::optiona
     inherited ? j.null() : j.num(c.timeout_ms());
     if (server_timeout_ms) j.key("effective_timeout_ms").num(inherited ? *server_timeout_ms : c.timeout_ms());
     j.key("pass_headers").list(ListView(pass_headers_text(c.pass_headers())));
+    j.key("health_path");
+    if (c.health_path().empty()) j.null();
+    else j.str(c.health_path());
+    j.key("health_interval_ms").num(c.health_interval_ms() ? c.health_interval_ms() : kDefaultHealthIntervalMs);
+    j.key("health_timeout_ms").num(c.health_timeout_ms() ? c.health_timeout_ms() : kDefaultHealthTimeoutMs);
     j.key("created_at").time(c.created_at_ms());
     j.key("updated_at").time(c.updated_at_ms());
     if (reveal) j.key("api_key").str(c.api_key());

@@ -9,13 +9,16 @@ namespace {
 
 // The record at data[0..size) if it is a well-formed `kind` record of a layout this
 // build reads; nullptr otherwise.
+// min_fixed: the shortest fixed part accepted (a kind whose later fields were
+// appended accepts records written before them).
 template <class Fixed>
-const Fixed* checked(const void* data, std::size_t size, RecordKind kind) noexcept {
-    if (data == nullptr || size < sizeof(Fixed)) return nullptr;
+const Fixed* checked(const void* data, std::size_t size, RecordKind kind,
+                     std::size_t min_fixed = sizeof(Fixed)) noexcept {
+    if (data == nullptr || size < min_fixed) return nullptr;
     RecordHeader h;
     std::memcpy(&h, data, sizeof h);
     if (h.kind != static_cast<std::uint8_t>(kind) || h.version != kRecordVersion) return nullptr;
-    if (h.fixed_size < sizeof(Fixed) || h.fixed_size > size || h.total_size != size) return nullptr;
+    if (h.fixed_size < min_fixed || h.fixed_size > size || h.total_size != size) return nullptr;
     return static_cast<const Fixed*>(data);
 }
 
@@ -129,10 +132,11 @@ std::string_view KeyAliasView::id() const noexcept {
 
 ChannelView ChannelView::from(const void* data, std::size_t size) noexcept {
     ChannelView v;
-    const auto* rec = checked<ChannelRecordV1>(data, size, RecordKind::channel);
+    const auto* rec = checked<ChannelRecordV1>(data, size, RecordKind::channel, ChannelView::kBaseFixedSize);
     if (rec && refs_inside(rec, rec->id, rec->name, rec->base_url, rec->host, rec->path_prefix, rec->api_key,
                            rec->groups, rec->models, rec->model_map)) {
         v.rec_ = rec;
+        if (v.has_health_fields() && !refs_inside(rec, rec->health_path)) v.rec_ = nullptr;
     }
     return v;
 }
@@ -287,6 +291,9 @@ std::string encode_channel(std::string_view id, const ChannelSpec& spec, const B
     f.groups = b.add(join_list(spec.groups));
     f.models = b.add(join_list(spec.models));
     f.model_map = b.add(join_model_map(spec.model_map));
+    f.health_path = b.add(spec.health_path);
+    f.health_interval_ms = spec.health_interval_ms;
+    f.health_timeout_ms = spec.health_timeout_ms;
     return b.finish();
 }
 
@@ -309,6 +316,9 @@ ChannelSpec spec_of(const ChannelView& v) {
     s.max_concurrency = v.max_concurrency();
     s.timeout_ms = v.timeout_ms();
     s.pass_headers = v.pass_headers();
+    s.health_path = std::string(v.health_path());
+    if (v.health_interval_ms() != 0) s.health_interval_ms = v.health_interval_ms();
+    if (v.health_timeout_ms() != 0) s.health_timeout_ms = v.health_timeout_ms();
     return s;
 }
 

@@ -342,11 +342,26 @@ void ChannelPatch::apply_to(ChannelSpec& spec) const {
     if (max_concurrency) spec.max_concurrency = *max_concurrency;
     if (timeout_ms) spec.timeout_ms = *timeout_ms;
     if (pass_headers) spec.pass_headers = *pass_headers;
+    if (health_path) spec.health_path = *health_path;
+    if (health_interval_ms) spec.health_interval_ms = *health_interval_ms;
+    if (health_timeout_ms) spec.health_timeout_ms = *health_timeout_ms;
 }
 
 bool ChannelPatch::empty() const noexcept {
     return !name && !type && !base_url && !api_key && !groups && !models && !model_map && !weight && !priority &&
-           !enabled && !max_concurrency && !timeout_ms && !pass_headers;
+           !enabled && !max_concurrency && !timeout_ms && !pass_headers &&
+           !health_path && !health_interval_ms && !health_timeout_ms;
+}
+
+Status validate_health_path(std::string_view path) {
+    if (path.empty()) return {};
+    if (path.front() != '/') return invalid("health path must start with '/' (e.g. /v1/models), or be empty for off");
+    if (path.size() > kMaxHealthPathBytes) return invalid("health path is limited to 1024 bytes");
+    for (char c : path) {
+        if (c <= ' ' || c > '~' || c == '#')
+            return invalid("health path may hold visible ASCII only, without spaces or '#'");
+    }
+    return {};
 }
 
 Status validate_channel_spec(const ChannelSpec& spec) {
@@ -376,6 +391,11 @@ Status validate_channel_spec(const ChannelSpec& spec) {
     if (spec.weight == 0) return invalid("weight must be at least 1");
     if (spec.timeout_ms > kMaxTimeoutMs) return invalid("timeout must be between 1ms and 24h, or inherit");
     if ((spec.pass_headers & ~kPassHeadersAll) != 0) return invalid("unknown pass-headers bits");
+    if (Status s = validate_health_path(spec.health_path); !s.ok()) return s;
+    if (spec.health_interval_ms < kMinHealthIntervalMs || spec.health_interval_ms > kMaxTimeoutMs)
+        return invalid("health interval must be between 1s and 24h");
+    if (spec.health_timeout_ms == 0 || spec.health_timeout_ms > kMaxTimeoutMs)
+        return invalid("health timeout must be between 1ms and 24h");
     return {};
 }
 

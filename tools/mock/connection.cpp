@@ -213,6 +213,11 @@ void Connection::start_exchange(const http::RequestHead& head, std::string_view 
     // Unique across loops: the loop index sits in the low bits (at most 64 loops).
     const std::uint64_t serial = (ctx_.next_serial++ << 6) | ctx_.index;
     plan_exchange(head, body, ctx_.json, serial, ex_);
+    if (const int failing = ctx_.state.failing_status(head.path); failing != 0) {
+        ex_.behaviour = Behaviour{};  // a failing path fails now, whatever the headers ask
+        ex_.status = failing;
+        ex_.error = "mock failure set for " + std::string(head.path);
+    }
 
     switch (ex_.behaviour.mode) {
         case Mode::reset:

@@ -53,6 +53,55 @@ bool render_last(const LastRequest& last, std::string& out) {
     return true;
 }
 
+int hex_digit(char c) noexcept {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+// The percent-decoded value of `name` in a query string; false when absent or malformed.
+bool query_value(std::string_view query, std::string_view name, std::string& out) {
+    while (!query.empty()) {
+        const std::size_t amp = query.find('&');
+        const std::string_view pair = query.substr(0, amp);
+        query.remove_prefix(amp == std::string_view::npos ? query.size() : amp + 1);
+        const std::size_t eq = pair.find('=');
+        if (eq == std::string_view::npos || pair.substr(0, eq) != name) continue;
+        out.clear();
+        const std::string_view v = pair.substr(eq + 1);
+        for (std::size_t i = 0; i < v.size(); ++i) {
+            if (v[i] != '%') {
+                out += v[i];
+                continue;
+            }
+            const int hi = i + 2 < v.size() ? hex_digit(v[i + 1]) : -1;
+            const int lo = hi >= 0 ? hex_digit(v[i + 2]) : -1;
+            if (lo < 0) return false;
+            out += static_cast<char>(hi * 16 + lo);
+            i += 2;
+        }
+        return true;
+    }
+    return false;
+}
+
+// POST /__mock/fail?path=P&status=S; false when the query is not usable.
+bool set_failing_path(std::string_view query, MockState& state) {
+    std::string path;
+    std::string status_text;
+    if (!query_value(query, "path", path) || path.empty() || path.front() != '/') return false;
+    if (!query_value(query, "status", status_text) || status_text.empty() || status_text.size() > 3) return false;
+    int status = 0;
+    for (char c : status_text) {
+        if (c < '0' || c > '9') return false;
+        status = status * 10 + (c - '0');
+    }
+    if (status != 0 && (status < 400 || status > 599)) return false;
+    state.set_failing_path(path, status);
+    return true;
+}
+
 }  // namespace
 
 void append_introspection_answer(const http::RequestHead& head, MockState& state,
@@ -71,6 +120,13 @@ void append_introspection_answer(const http::RequestHead& head, MockState& state
         }
     } else if (head.method == "POST" && what == "reset") {
         state.reset();
+        scratch = "{\"ok\":true}";
+    } else if (head.method == "POST" && what == "fail") {
+        if (!set_failing_path(head.query, state)) {
+            append_error_answer(400, "use /__mock/fail?path=/absolute/path&status=400..599 (0 clears)",
+                                head.keep_alive, http10, out, scratch);
+            return;
+        }
         scratch = "{\"ok\":true}";
     } else {
         append_error_answer(404, "unknown mock endpoint", head.keep_alive, http10, out, scratch);

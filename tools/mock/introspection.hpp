@@ -4,7 +4,13 @@
 //                       "body"} of the latest non-/__mock request; 404 when there is none
 //   GET  /__mock/stats  200 {"requests":n, "connections_accepted":n, "connections_open":n,
 //                       "streams_started":n, ...} (see Counter in stats.hpp)
-//   POST /__mock/reset  200 {"ok":true}: zeroes the counters and forgets the last request
+//   POST /__mock/reset  200 {"ok":true}: zeroes the counters, forgets the last request
+//                       and every failing path
+//   POST /__mock/fail?path=P&status=S
+//                       200 {"ok":true}: from now on every request for exactly path P
+//                       (any method, any headers) is answered with status S (400..599)
+//                       and an error body; status=0 makes P answer normally again.
+//                       For what a header cannot reach: a gateway's health check.
 //
 // Cost: stats sums one cache line per loop; last copies one request under a lock.
 #pragma once

@@ -53,6 +53,23 @@ void MockState::reset() {
         std::lock_guard lock(loop->last_mutex);
         loop->last.seq = 0;
     }
+    std::lock_guard lock(failing_mutex_);
+    failing_.clear();
+    failing_count_.store(0, std::memory_order_relaxed);
+}
+
+void MockState::set_failing_path(std::string_view path, int status) {
+    std::lock_guard lock(failing_mutex_);
+    if (status == 0) failing_.erase(std::string(path));
+    else failing_[std::string(path)] = status;
+    failing_count_.store(failing_.size(), std::memory_order_relaxed);
+}
+
+int MockState::failing_status(std::string_view path) const {
+    if (failing_count_.load(std::memory_order_relaxed) == 0) return 0;
+    std::lock_guard lock(failing_mutex_);
+    const auto it = failing_.find(std::string(path));
+    return it == failing_.end() ? 0 : it->second;
 }
 
 }  // namespace rr::mock

@@ -15,6 +15,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 namespace rr::mock {
@@ -75,8 +76,14 @@ public:
     std::uint64_t total(Counter c) const noexcept;
     std::uint64_t connections_open() const noexcept;
 
-    // Zeroes the reported counters and forgets the last request.
+    // Zeroes the reported counters, forgets the last request and every failing path.
     void reset();
+
+    // Failing paths (POST /__mock/fail): every request whose path is exactly `path`
+    // is answered with `status` (>= 400), whatever its headers ask; status 0 clears.
+    void set_failing_path(std::string_view path, int status);
+    // The status to fail `path` with, or 0. One relaxed load while no path fails.
+    int failing_status(std::string_view path) const;
 
 private:
     struct PerLoop {
@@ -89,6 +96,9 @@ private:
     std::vector<std::unique_ptr<PerLoop>> loops_;
     std::atomic<std::uint64_t> next_seq_{1};
     std::array<std::atomic<std::uint64_t>, kCounterCount> baseline_{};
+    mutable std::mutex failing_mutex_;
+    std::unordered_map<std::string, int> failing_;  // guarded by failing_mutex_
+    std::atomic<std::size_t> failing_count_{0};
 };
 
 }  // namespace rr::mock

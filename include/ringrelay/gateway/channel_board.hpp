@@ -12,6 +12,12 @@
 // again (half-open) and the first success closes it, the next failure re-opens it.
 // An operator may force it open for a while, or close it now (admin API); the
 // automatic breaker keeps working after either.
+//
+// Health: a channel with an active health check (relay/health_checker) is marked
+// down after kCheckFailuresToDown consecutive failed checks and up again after
+// kCheckSuccessesToUp consecutive good ones. While down its circuit reads open, so
+// the channel pick skips it and ringrelay_channel_up is 0. The checker is the only
+// writer of the check fields (one thread); readers see each field torn-free.
 #pragma once
 
 #include <atomic>
@@ -29,6 +35,10 @@ class ChannelBoard {
 public:
     static constexpr std::uint32_t kFailuresToOpen = 5;
     static constexpr std::int64_t kOpenForMs = 30'000;
+    static constexpr std::uint32_t kCheckFailuresToDown = 2;
+    static constexpr std::uint32_t kCheckSuccessesToUp = 2;
+
+    enum class Health : std::uint8_t { unchecked, up, down };
 
     struct State {
         explicit State(std::string channel_id) : id(std::move(channel_id)) {}
@@ -39,6 +49,14 @@ public:
         std::atomic<std::int64_t> forced_open_until_ms{0};
         std::atomic<std::uint64_t> requests{0};
         std::atomic<std::uint64_t> failures{0};
+        // Active health check (written by the checker only).
+        std::atomic<Health> health{Health::unchecked};
+        std::atomic<std::uint32_t> check_failures{0};   // consecutive
+        std::atomic<std::uint32_t> check_successes{0};  // consecutive
+        std::atomic<std::int64_t> last_check_ms{0};
+        std::atomic<int> last_check_status{0};  // HTTP status of the last check; 0: no answer
+        std::atomic<std::uint64_t> checks{0};
+        std::atomic<std::uint64_t> checks_failed{0};
     };
 
     // The state of channel_id, created on first sight. Never null; stable address.
@@ -49,10 +67,22 @@ public:
     static bool saturated(const State& s, std::uint32_t max_concurrency) noexcept {
         return max_concurrency != 0 && s.in_flight.load(std::memory_order_relaxed) >= max_concurrency;
     }
+    // Whether a health check has marked the channel down.
+    static bool health_down(const State& s) noexcept {
+        return s.health.load(std::memory_order_relaxed) == Health::down;
+    }
+    // One finished health check; returns the health it leaves (a change is what the
+    // checker logs).
+    static Health record_check(State& s, bool ok, int status, std::int64_t now_ms) noexcept;
+    // Checks were turned off (or the channel removed): forget what they said.
+    static void clear_health(State& s) noexcept;
+    static std::string_view health_name(Health h) noexcept;
+
     static void record_success(State& s) noexcept;
     static void record_failure(State& s, std::int64_t now_ms) noexcept;
 
-    // Operator overrides: open for `for_ms` (0 = the default period), or close now.
+    // Operator overrides: open for `for_ms` (0 = the default period), or close now
+    // (which also forgets a health-check "down": the next failed checks mark it again).
     static void force_open(State& s, std::int64_t now_ms, std::int64_t for_ms) noexcept;
     static void force_closed(State& s) noexcept;
 

@@ -145,6 +145,15 @@ Status rotate_key(Env& env, std::string_view id, std::int64_t grace_ms, std::int
 
 // --- channels ---
 
+inline constexpr std::uint32_t kDefaultHealthIntervalMs = 10'000;
+inline constexpr std::uint32_t kDefaultHealthTimeoutMs = 5'000;
+inline constexpr std::uint32_t kMinHealthIntervalMs = 1'000;  // the checker's tick
+inline constexpr std::size_t kMaxHealthPathBytes = 1024;
+
+// A health-check path: "" (off), or "/" then visible ASCII (no space, no '#'), at
+// most 1024 bytes; a query is allowed ("/health?deep=1").
+Status validate_health_path(std::string_view path);
+
 struct ChannelSpec {
     std::string name;
     ChannelType type = ChannelType::openai;
@@ -161,6 +170,11 @@ struct ChannelSpec {
     // did not give must not override the server's; see kInheritTimeout).
     std::uint32_t timeout_ms = kInheritTimeout;
     std::uint8_t pass_headers = 0;  // PassHeader bits: client billing headers that reach this upstream
+    // Active health check (off while health_path is empty): GET base URL path +
+    // health_path every interval, each within its timeout.
+    std::string health_path;
+    std::uint32_t health_interval_ms = kDefaultHealthIntervalMs;
+    std::uint32_t health_timeout_ms = kDefaultHealthTimeoutMs;
 };
 
 struct ChannelPatch {
@@ -177,13 +191,17 @@ struct ChannelPatch {
     std::optional<std::uint32_t> max_concurrency;
     std::optional<std::uint32_t> timeout_ms;  // kInheritTimeout sets it back to unset
     std::optional<std::uint8_t> pass_headers;
+    std::optional<std::string> health_path;  // "" turns checks off
+    std::optional<std::uint32_t> health_interval_ms;
+    std::optional<std::uint32_t> health_timeout_ms;
 
     void apply_to(ChannelSpec& spec) const;
     bool empty() const noexcept;
 };
 
 // Errors (invalid): bad name, URL, credential (1..1024 visible ASCII), groups (at least
-// one), models (at least one), model map, weight 0, timeout over 24h.
+// one), models (at least one), model map, weight 0, timeout over 24h, a bad
+// health path, a health interval under 1s or over 24h, a health timeout 0 or over 24h.
 Status validate_channel_spec(const ChannelSpec& spec);
 ChannelSpec spec_of(const ChannelView& channel);
 

@@ -101,6 +101,12 @@ struct [[gnu::packed]] ChannelRecordV1 {
     std::uint8_t reserved[2];
     // host and path_prefix point inside the base_url bytes.
     StrRef id, name, base_url, host, path_prefix, api_key, groups, models, model_map;
+    // Appended fields: a record written before they existed has a shorter fixed part
+    // (header.fixed_size), and its view reads them as their defaults.
+    // Active health check: GET base path + health_path; empty = off.
+    StrRef health_path;
+    std::uint32_t health_interval_ms;
+    std::uint32_t health_timeout_ms;
 };
 
 struct [[gnu::packed]] BlockRecordV1 {
@@ -272,10 +278,22 @@ public:
     std::uint8_t pass_headers() const noexcept { return rec_->pass_headers & kPassHeadersAll; }  // PassHeader bits
     std::int64_t created_at_ms() const noexcept { return rec_->created_at_ms; }
     std::int64_t updated_at_ms() const noexcept { return rec_->updated_at_ms; }
+    // The active health check: the path under the base URL ("" = checks off), how
+    // often and how long one may take. Records older than these fields read "" / 0.
+    std::string_view health_path() const noexcept { return has_health_fields() ? str(rec_->health_path) : ""; }
+    std::uint32_t health_interval_ms() const noexcept { return has_health_fields() ? rec_->health_interval_ms : 0; }
+    std::uint32_t health_timeout_ms() const noexcept { return has_health_fields() ? rec_->health_timeout_ms : 0; }
 
     const ChannelRecordV1* record() const noexcept { return rec_; }
 
+    // The fixed part up to the last field every channel record has (older records
+    // end there); fields after it are read only when the record holds them.
+    static constexpr std::size_t kBaseFixedSize = offsetof(ChannelRecordV1, health_path);
+
 private:
+    bool has_health_fields() const noexcept {
+        return rec_->header.fixed_size >= offsetof(ChannelRecordV1, health_timeout_ms) + sizeof(std::uint32_t);
+    }
     std::string_view str(StrRef r) const noexcept;
     const ChannelRecordV1* rec_ = nullptr;
 };

@@ -56,3 +56,42 @@ TEST_CASE("channel slots never exceed max_concurrency, even across threads") {
     CHECK(over.load() == 0);
     CHECK(s.in_flight.load() == 0);
 }
+
+TEST_CASE("failed health checks take a channel out (circuit open) and passing ones bring it back") {
+    ChannelBoard board;
+    ChannelBoard::State& s = board.state("c_h");
+    const std::int64_t now = 1'000'000;
+    CHECK(ChannelBoard::record_check(s, true, 200, now) == ChannelBoard::Health::up);
+    CHECK_FALSE(ChannelBoard::circuit_open(s, now));
+    // One failure is not enough (a blip); kCheckFailuresToDown in a row are.
+    CHECK(ChannelBoard::record_check(s, false, 500, now) == ChannelBoard::Health::up);
+    CHECK_FALSE(ChannelBoard::circuit_open(s, now));
+    CHECK(ChannelBoard::record_check(s, false, 500, now) == ChannelBoard::Health::down);
+    CHECK(ChannelBoard::circuit_open(s, now));
+    CHECK(ChannelBoard::circuit_open(s, now + 10 * ChannelBoard::kOpenForMs));  // no time-out: checks decide
+    // Back only after kCheckSuccessesToUp good checks in a row.
+    CHECK(ChannelBoard::record_check(s, true, 200, now) == ChannelBoard::Health::down);
+    CHECK(ChannelBoard::record_check(s, false, 0, now) == ChannelBoard::Health::down);
+    CHECK(ChannelBoard::record_check(s, true, 200, now) == ChannelBoard::Health::down);
+    CHECK(ChannelBoard::record_check(s, true, 200, now) == ChannelBoard::Health::up);
+    CHECK_FALSE(ChannelBoard::circuit_open(s, now));
+    CHECK(s.checks.load() == 7);
+    CHECK(s.checks_failed.load() == 3);
+    CHECK(s.last_check_status.load() == 200);
+}
+
+TEST_CASE("turning checks off, or an operator closing the circuit, forgets a health-check down") {
+    ChannelBoard board;
+    ChannelBoard::State& s = board.state("c_h");
+    ChannelBoard::record_check(s, false, 503, 1);
+    ChannelBoard::record_check(s, false, 503, 1);
+    REQUIRE(ChannelBoard::health_down(s));
+    ChannelBoard::force_closed(s);
+    CHECK_FALSE(ChannelBoard::circuit_open(s, 1));
+    ChannelBoard::record_check(s, false, 503, 1);
+    ChannelBoard::record_check(s, false, 503, 1);
+    REQUIRE(ChannelBoard::health_down(s));
+    ChannelBoard::clear_health(s);
+    CHECK(s.health.load() == ChannelBoard::Health::unchecked);
+    CHECK_FALSE(ChannelBoard::circuit_open(s, 1));
+}

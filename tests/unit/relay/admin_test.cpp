@@ -143,7 +143,7 @@ TEST_CASE("every admin path routes to its endpoint, with the id taken from the p
     }
 }
 
-TEST_CASE("only the health endpoints are open; unknown paths need the token too") {
+TEST_CASE("only the health endpoints and the status page are open; unknown paths need the token too") {
     CHECK_FALSE(admin::route_admin("GET", "/healthz").needs_token);
     CHECK_FALSE(admin::route_admin("GET", "/readyz").needs_token);
     CHECK(admin::route_admin("GET", "/metrics").needs_token);
@@ -153,7 +153,10 @@ TEST_CASE("only the health endpoints are open; unknown paths need the token too"
     CHECK(unknown.needs_token);
     CHECK(admin::route_admin("GET", "/admin/keys/k1/explode").outcome == Route::not_found);
     CHECK(admin::route_admin("GET", "/admin/keys//revoke").outcome == Route::not_found);
-    CHECK(admin::route_admin("GET", "/").outcome == Route::not_found);
+    // The status page is an HTML shell without data: its script fetches with the token.
+    CHECK(admin::route_admin("GET", "/").endpoint == admin::Endpoint::status_page);
+    CHECK_FALSE(admin::route_admin("GET", "/").needs_token);
+    CHECK(admin::route_admin("GET", "/index.html").needs_token);
 }
 
 TEST_CASE("a known path with the wrong method is 405 and says which methods it takes") {

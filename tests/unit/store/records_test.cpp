@@ -275,3 +275,62 @@ TEST_CASE("channel types print and parse") {
     CHECK(parse_channel_type("anthropic") == ChannelType::anthropic);
     CHECK_FALSE(parse_channel_type("OpenAI").has_value());
 }
+
+TEST_CASE("a channel's health check round-trips, and a record written before those fields reads them as off") {
+    ChannelSpec spec;
+    spec.name = "primary";
+    spec.base_url = "http://127.0.0.1:9/v1";
+    spec.api_key = "sk-1";
+    spec.models = {"m"};
+    spec.health_path = "/v1/models";
+    spec.health_interval_ms = 2'000;
+    spec.health_timeout_ms = 700;
+    BaseUrl url;
+    REQUIRE(parse_base_url(spec.base_url, url).ok());
+    const std::string bytes = encode_channel("c_0123456789ab", spec, url, 1, 2);
+    const Unaligned u(bytes);
+    const ChannelView v = ChannelView::from(u.data(), bytes.size());
+    REQUIRE(v.valid());
+    CHECK(v.health_path() == "/v1/models");
+    CHECK(v.health_interval_ms() == 2'000);
+    CHECK(v.health_timeout_ms() == 700);
+    CHECK(spec_of(v).health_path == "/v1/models");
+
+    // The same record as an older build wrote it: the fixed part ends before the
+    // health fields and the strings follow right after.
+    ChannelSpec plain = spec;
+    plain.health_path.clear();
+    std::string current = encode_channel("c_0123456789ab", plain, url, 1, 2);
+    const std::size_t cut = sizeof(ChannelRecordV1) - ChannelView::kBaseFixedSize;
+    std::string old = current.substr(0, ChannelView::kBaseFixedSize) + current.substr(sizeof(ChannelRecordV1));
+    RecordHeader h;
+    std::memcpy(&h, old.data(), sizeof h);
+    h.fixed_size = static_cast<std::uint16_t>(ChannelView::kBaseFixedSize);
+    h.total_size = static_cast<std::uint32_t>(old.size());
+    std::memcpy(old.data(), &h, sizeof h);
+    ChannelRecordV1 fixed;
+    std::memcpy(&fixed, current.data(), sizeof fixed);
+    for (StrRef* r : {&fixed.id, &fixed.name, &fixed.base_url, &fixed.host, &fixed.path_prefix, &fixed.api_key,
+                      &fixed.groups, &fixed.models, &fixed.model_map})
+        r->offset -= static_cast<std::uint32_t>(cut);
+    std::memcpy(old.data() + sizeof h, reinterpret_cast<const char*>(&fixed) + sizeof h,
+                ChannelView::kBaseFixedSize - sizeof h);
+    const ChannelView ov = ChannelView::from(old.data(), old.size());
+    REQUIRE(ov.valid());
+    CHECK(ov.name() == "primary");
+    CHECK(ov.base_url() == "http://127.0.0.1:9/v1");
+    CHECK(ov.health_path().empty());
+    CHECK(spec_of(ov).health_interval_ms == kDefaultHealthIntervalMs);
+    CHECK(spec_of(ov).health_timeout_ms == kDefaultHealthTimeoutMs);
+}
+
+TEST_CASE("a health path is empty (off) or an origin-form path without spaces") {
+    CHECK(validate_health_path("").ok());
+    CHECK(validate_health_path("/v1/models").ok());
+    CHECK(validate_health_path("/health?deep=1").ok());
+    CHECK_FALSE(validate_health_path("v1/models").ok());
+    CHECK_FALSE(validate_health_path("/a b").ok());
+    CHECK_FALSE(validate_health_path("/a#b").ok());
+    CHECK_FALSE(validate_health_path("/a\r\nX-Evil: 1").ok());
+    CHECK_FALSE(validate_health_path("/" + std::string(1024, 'a')).ok());
+}
