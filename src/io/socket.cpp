@@ -124,14 +124,14 @@ void Socket::on_recv(Completion* c, int res, std::uint32_t flags) {
     }
 }
 
+// The spill pauses receiving at one buffer's worth: under pressure a connection
+// keeps little more than what its reader works on, wherever it lives.
 bool Socket::above_high_water() const noexcept {
     if (queue_.size() >= kHighWater) return true;
-    return spill_ != nullptr && spill_bytes() >= std::size_t(kHighWater) * loop_.buffers().buffer_size();
+    return spill_ != nullptr && spill_bytes() >= loop_.buffers().buffer_size();
 }
 
-bool Socket::may_resume() const noexcept {
-    return queue_.size() <= 1 && spill_bytes() <= loop_.buffers().buffer_size();
-}
+bool Socket::may_resume() const noexcept { return queue_.size() <= 1 && spill_ == nullptr; }
 
 void Socket::resume_if_drained() {
     if (paused_ && !recv_armed_ && may_resume() && !closing_ && !eof_ && error_ == 0) arm_recv();

@@ -14,8 +14,8 @@
 // at once, and so is every later one until the spill is read empty (byte order
 // holds: queued buffers, then the spill). A socket under pressure therefore adds
 // no ring buffer its reader is not about to take, so slow readers cannot drain the
-// ring; the spill pauses receiving at kHighWater buffers' worth of bytes, the same
-// window the ring gave. Off pressure the path is the one above, plus one test.
+// ring; the spill pauses receiving at one buffer's worth of bytes and resumes once
+// read empty. Off pressure the path is the one above, plus one test.
 //
 // Lifetime: created with new by its owner (one coroutine), ended with
 // close_and_destroy(), which cancels the multishot recv and deletes the object

@@ -248,13 +248,13 @@ TEST_CASE("when the buffer ring runs dry receiving resumes once buffers come bac
 }
 
 TEST_CASE("under pressure sockets nobody reads copy to their spill and never drain the ring") {
-    // 12 sockets with 3 buffers' worth each would need 36 of the ring's 16 buffers.
+    // 24 sockets with a buffer's worth each would need 24 of the ring's 16 buffers.
     LoopOptions opts;
     opts.buffer_count = 16;
     opts.buffer_size = 4096;
     Loop loop(opts);
-    constexpr std::size_t kSockets = 12;
-    const std::string payload = pattern(3 * 4096);
+    constexpr std::size_t kSockets = 24;
+    const std::string payload = pattern(4096);
     std::vector<Socket*> socks;
     std::vector<int> peers;
     for (std::size_t i = 0; i < kSockets; ++i) {
@@ -302,7 +302,7 @@ TEST_CASE("under pressure sockets nobody reads copy to their spill and never dra
     // Nothing beyond the half mark stays out of the ring (one may be in hand while it
     // is copied, between two polls it is back).
     CHECK(peak_in_use <= loop.buffers().count() / 2);
-    CHECK(most_held <= 3);
+    CHECK(most_held <= 1);
     for (std::size_t i = 0; i < kSockets; ++i) CHECK((got[i] == payload));
     CHECK(loop.buffers().in_use() == 0);
 }
