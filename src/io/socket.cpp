@@ -70,7 +70,12 @@ void Socket::on_recv(Completion* c, int res, std::uint32_t flags) {
         const auto bid = static_cast<std::uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT);
         self->loop_.buffers().note_taken();
         if (res > 0 && !self->closing_) {
-            self->queue_.push({bid, static_cast<std::uint32_t>(res)});
+            if (self->spill_ != nullptr || (self->reader_ == nullptr && self->loop_.buffers().under_pressure()))
+                [[unlikely]] {
+                self->spill_received(bid, static_cast<std::uint32_t>(res));
+            } else {
+                self->queue_.push({bid, static_cast<std::uint32_t>(res)});
+            }
         } else {
             self->loop_.buffers().recycle(bid);
         }
@@ -90,15 +95,22 @@ void Socket::on_recv(Completion* c, int res, std::uint32_t flags) {
         --self->pending_;
         if (self->closing_) return self->maybe_finish();
         if (res == -ENOBUFS && !self->eof_ && self->error_ == 0) {
-            self->starved_ = true;
-            self->loop_.park_starved(self);
-        } else if ((!self->paused_ || self->queue_.size() <= 1) && !self->eof_ && self->error_ == 0) {
+            if (self->loop_.buffers().in_use() < self->loop_.buffers().count()) {
+                // A buffer came back since the kernel looked (spills recycle theirs at
+                // once, before this CQE): parking now would wait for a recycle that
+                // already happened.
+                self->arm_recv();
+            } else {
+                self->starved_ = true;
+                self->loop_.park_starved(self);
+            }
+        } else if ((!self->paused_ || self->may_resume()) && !self->eof_ && self->error_ == 0) {
             // Multishot ended on its own (e.g. kernel limits), or the pause's cancel
             // landed after the reader had already drained the queue (then no later
             // consume() would re-arm it): re-arm now.
             self->arm_recv();
         }
-    } else if (self->queue_.size() >= kHighWater && !self->paused_) {
+    } else if (!self->paused_ && self->above_high_water()) {
         self->paused_ = true;
         self->loop_.cancel(self);
     }
@@ -112,6 +124,40 @@ void Socket::on_recv(Completion* c, int res, std::uint32_t flags) {
     }
 }
 
+// The spill pauses receiving at one buffer's worth: under pressure a connection
+// keeps little more than what its reader works on, wherever it lives.
+bool Socket::above_high_water() const noexcept {
+    if (queue_.size() >= kHighWater) return true;
+    return spill_ != nullptr && spill_bytes() >= loop_.buffers().buffer_size();
+}
+
+bool Socket::may_resume() const noexcept { return queue_.size() <= 1 && spill_ == nullptr; }
+
+void Socket::resume_if_drained() {
+    if (paused_ && !recv_armed_ && may_resume() && !closing_ && !eof_ && error_ == 0) arm_recv();
+}
+
+void Socket::spill_received(std::uint16_t bid, std::uint32_t len) {
+    BufferRing& ring = loop_.buffers();
+    if (spill_ == nullptr) {
+        spill_ = std::make_unique<Spill>();
+    } else if (spill_->offset >= spill_->bytes.size() / 2) {
+        spill_->bytes.erase(0, spill_->offset);  // keep the copy work linear
+        spill_->offset = 0;
+    }
+    spill_->bytes.append(ring.data(bid), len);
+    ring.recycle(bid);
+    ++loop_.stats().recv_spills;
+    if (loop_.has_starved()) loop_.retry_starved();
+}
+
+void Socket::consume_spill(std::size_t n) noexcept {
+    spill_->offset += n;
+    if (spill_->offset < spill_->bytes.size()) return resume_if_drained();
+    spill_.reset();  // read empty: back to receiving into ring buffers
+    resume_if_drained();
+}
+
 void Socket::retry_after_enobufs() {
     starved_ = false;
     if (!closing_ && !recv_armed_ && !eof_ && error_ == 0) arm_recv();
@@ -121,6 +167,7 @@ int Socket::read_state() const noexcept {
     if (aborted_) return -ECANCELED;
     if (tls_ != nullptr) [[unlikely]] return tls_->read_state();
     if (queue_.size() != 0) return kData;
+    if (spill_ != nullptr) [[unlikely]] return kData;
     if (error_ != 0) return error_;
     if (eof_) return kEof;
     return kWouldBlock;
@@ -157,7 +204,10 @@ std::string_view Socket::front() const noexcept {
 }
 
 std::string_view Socket::raw_front() const noexcept {
-    if (queue_.size() == 0) return {};
+    if (queue_.size() == 0) {
+        if (spill_ != nullptr) [[unlikely]] return std::string_view(spill_->bytes).substr(spill_->offset);
+        return {};
+    }
     const Received& r = queue_.front();
     return {loop_.buffers().data(r.bid) + front_offset_, r.len - front_offset_};
 }
@@ -166,7 +216,7 @@ std::size_t Socket::queued_bytes() const noexcept {
     if (tls_ != nullptr) [[unlikely]] return tls_->plaintext_bytes();
     std::size_t n = 0;
     for (std::size_t i = 0; i < queue_.size(); ++i) n += queue_.at(i).len;
-    return n - front_offset_;
+    return n - front_offset_ + spill_bytes();
 }
 
 bool Socket::tls_has_data() const noexcept { return tls_->plaintext_bytes() != 0; }
@@ -177,7 +227,10 @@ void Socket::consume(std::size_t n) noexcept {
 }
 
 void Socket::raw_consume(std::size_t n) noexcept {
-    if (queue_.size() == 0) return;
+    if (queue_.size() == 0) {
+        if (spill_ != nullptr) [[unlikely]] consume_spill(n);
+        return;
+    }
     front_offset_ += static_cast<std::uint32_t>(n);
     const Received r = queue_.front();
     if (front_offset_ < r.len) return;
@@ -185,7 +238,7 @@ void Socket::raw_consume(std::size_t n) noexcept {
     queue_.pop();
     loop_.buffers().recycle(r.bid);
     if (loop_.has_starved()) loop_.retry_starved();
-    if (paused_ && !recv_armed_ && queue_.size() <= 1 && !closing_ && !eof_ && error_ == 0) arm_recv();
+    if (paused_) resume_if_drained();
 }
 
 // ---- sending -------------------------------------------------------------------
@@ -301,6 +354,7 @@ void Socket::close_and_destroy() noexcept {
         loop_.buffers().recycle(queue_.front().bid);
         queue_.pop();
     }
+    spill_.reset();
     if (starved_) loop_.unpark_starved(this);
     if (recv_armed_) loop_.cancel(this);
     // Shut down first so the peer sees FIN even while the cancel is in flight.

@@ -689,7 +689,7 @@ void TlsSession::on_received() noexcept {
 
 bool TlsSession::more_to_decrypt() const noexcept {
     const Socket& s = *socket_;
-    return s.queue_.size() != 0 || s.eof_ || s.error_ != 0 || wolfSSL_has_pending(ssl_) != 0;
+    return s.raw_has_data() || s.eof_ || s.error_ != 0 || wolfSSL_has_pending(ssl_) != 0;
 }
 
 void TlsSession::append_block(PlainBlock* b) noexcept {
@@ -736,7 +736,7 @@ void TlsSession::decrypt_available() noexcept {
 int TlsSession::read_state() const noexcept {
     const Socket& s = *socket_;
     if (plain_bytes_ != 0) return Socket::kData;
-    if (!handshake_done_ && !failed_ && s.queue_.size() != 0) return Socket::kData;  // news for the handshake
+    if (!handshake_done_ && !failed_ && s.raw_has_data()) return Socket::kData;  // news for the handshake
     if (s.error_ != 0) return s.error_;
     if (reading_done_ || (!handshake_done_ && s.eof_)) return Socket::kEof;
     return Socket::kWouldBlock;

@@ -261,6 +261,8 @@ ShardTotals ShardMetrics::totals() const noexcept {
     t.upstream_requests = upstream_requests_.value();
     t.enobufs = enobufs_.value();
     t.cq_overflows = cq_overflows_.value();
+    t.recv_spills = recv_spills_.value();
+    t.recv_buffers_in_use = recv_buffers_in_use_.value();
     return t;
 }
 
@@ -367,6 +369,8 @@ void Metrics::render_counters(std::string& out) const {
         sum.upstream_requests += t.upstream_requests;
         sum.enobufs += t.enobufs;
         sum.cq_overflows += t.cq_overflows;
+        sum.recv_spills += t.recv_spills;
+        sum.recv_buffers_in_use += t.recv_buffers_in_use;
     }
     append_family(out, "ringrelay_connections_active", "gauge", "Open client connections.");
     append_sample(out, "ringrelay_connections_active", "", sum.connections_active);
@@ -379,6 +383,12 @@ void Metrics::render_counters(std::string& out) const {
     append_sample(out, "ringrelay_enobufs_total", "", sum.enobufs);
     append_family(out, "ringrelay_cq_overflows_total", "counter", "io_uring completion queue overflows.");
     append_sample(out, "ringrelay_cq_overflows_total", "", sum.cq_overflows);
+    append_family(out, "ringrelay_recv_spills_total", "counter",
+                  "Received buffers copied out of a shard's ring because it was more than half in use.");
+    append_sample(out, "ringrelay_recv_spills_total", "", sum.recv_spills);
+    append_family(out, "ringrelay_recv_buffers_in_use", "gauge",
+                  "Provided receive buffers held by sockets (all shards; as of each shard's last request).");
+    append_sample(out, "ringrelay_recv_buffers_in_use", "", sum.recv_buffers_in_use);
     append_family(out, "ringrelay_upstream_replays_total", "counter",
                   "Requests sent upstream again (same or another upstream), by reason.");
     for (std::size_t r = 0; r < kReplayReasonCount; ++r) {

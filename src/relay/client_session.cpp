@@ -138,8 +138,10 @@ io::Task<bool> serve_request(ClientSession& cs) {
     finish_request(shard.obs(), rc, monotonic_ns());
     if (rc.captured.line.capacity()) shard.buffers().give(std::move(rc.captured.line));
     if (rc.captured.fields.capacity()) shard.buffers().give(std::move(rc.captured.fields));
-    if (obs::ShardMetrics* m = shard.obs().metrics)
+    if (obs::ShardMetrics* m = shard.obs().metrics) {
         m->set_io_counters(shard.loop().stats().enobufs, shard.loop().stats().cq_overflows);
+        m->set_recv_buffer_counters(shard.loop().stats().recv_spills, shard.loop().buffers().in_use());
+    }
     co_return keep_alive;
 }
 

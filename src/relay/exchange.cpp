@@ -143,12 +143,22 @@ io::Task<Attempt> stream_response_body(ClientSession& cs, RequestContext& rc, In
         } else {
             n = body.measure(view);
             piece = view.substr(0, n);
+            if (loop.buffers().under_pressure()) [[unlikely]] {
+                // A slow client would keep this ring buffer for as long as it takes to
+                // read it: send a copy and give the buffer back first.
+                out.assign(piece);
+                piece = out;
+            }
         }
         if (body.error() != http::Error::none) co_return ended(Attempt::truncated);
+        // A piece of our own (re-framed or copied) needs no received byte: consuming
+        // first recycles the ring buffer before a send that may block.
+        const bool piece_is_ours = piece.data() == out.data();
+        if (piece_is_ours) up_in.consume(n);
         const int s = co_await cs.socket->send(piece, loop.now_ms() + st.stream_idle_timeout_ms);
         if (s < 0) co_return ended(Attempt::client_gone);
         rc.bytes_out += piece.size();
-        up_in.consume(n);
+        if (!piece_is_ours) up_in.consume(n);
     }
     co_return Attempt{};
 }

@@ -32,6 +32,9 @@ public:
     unsigned buffer_size() const noexcept { return size_; }
     unsigned count() const noexcept { return count_; }
     unsigned in_use() const noexcept { return in_use_; }
+    // More than half the ring is in user space: sockets then stop pinning buffers a
+    // reader is not waiting for (see socket.hpp, "Under pressure").
+    bool under_pressure() const noexcept { return in_use_ > count_ / 2; }
 
     // Called when a CQE hands buffer bid to user space.
     void note_taken() noexcept { ++in_use_; }

@@ -50,6 +50,7 @@ struct LoopStats {
     std::uint64_t iterations = 0;
     std::uint64_t cqes = 0;
     std::uint64_t enobufs = 0;       // multishot recv found the buffer ring empty
+    std::uint64_t recv_spills = 0;   // received buffers copied out of the ring under pressure
     std::uint64_t cq_overflows = 0;  // the CQ ring overflowed (kernel kept the CQEs: NODROP)
     std::uint64_t posted = 0;        // cross-thread wake-ups run
 };

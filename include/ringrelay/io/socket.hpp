@@ -9,6 +9,14 @@
 // once the queue drains. -ENOBUFS (the shard's ring ran dry) parks the socket until
 // a buffer is recycled.
 //
+// Under pressure (more than half the shard's ring in user space), a buffer that
+// arrives while no reader waits is copied to the socket's heap spill and recycled
+// at once, and so is every later one until the spill is read empty (byte order
+// holds: queued buffers, then the spill). A socket under pressure therefore adds
+// no ring buffer its reader is not about to take, so slow readers cannot drain the
+// ring; the spill pauses receiving at one buffer's worth of bytes and resumes once
+// read empty. Off pressure the path is the one above, plus one test.
+//
 // Lifetime: created with new by its owner (one coroutine), ended with
 // close_and_destroy(), which cancels the multishot recv and deletes the object
 // only after its last CQE. The owner must not be suspended in send() or
@@ -26,8 +34,9 @@
 
 #include <coroutine>
 #include <cstdint>
-#include <string_view>
 #include <memory>
+#include <string>
+#include <string_view>
 
 #include "ringrelay/io/loop.hpp"
 
@@ -75,7 +84,7 @@ public:
     // (monotonic ms; 0 = none).
     ReadableAwaiter readable(std::uint64_t deadline_ms) noexcept { return {*this, deadline_ms}; }
 
-    bool has_data() const noexcept { return tls_ == nullptr ? queue_.size() != 0 : tls_has_data(); }
+    bool has_data() const noexcept { return tls_ == nullptr ? raw_has_data() : tls_has_data(); }
     // The unconsumed bytes of the oldest queued buffer (TLS: of the oldest block of
     // decrypted plaintext, at most 16 KiB). Valid until consume() frees it, across
     // awaits too (decrypted bytes never move).
@@ -84,6 +93,8 @@ public:
     std::size_t queued_bytes() const noexcept;
     // Drops n <= front().size() bytes; recycles the buffer once empty.
     void consume(std::size_t n) noexcept;
+    // Provided buffers this socket holds now (its received queue; the spill holds none).
+    std::size_t ring_buffers_held() const noexcept { return queue_.size(); }
     // The peer will send nothing more: TCP EOF, or (TLS) its close_notify.
     bool peer_closed() const noexcept { return eof_; }
 
@@ -180,8 +191,17 @@ private:
     // The raw received bytes (ciphertext on a TLS socket).
     std::string_view raw_front() const noexcept;
     void raw_consume(std::size_t n) noexcept;
+    bool raw_has_data() const noexcept { return queue_.size() != 0 || spill_ != nullptr; }
     // Out of line so the plain path stays small.
     bool tls_has_data() const noexcept;
+    // Under pressure: copies a received buffer to the spill and recycles it.
+    void spill_received(std::uint16_t bid, std::uint32_t len);
+    void consume_spill(std::size_t n) noexcept;
+    std::size_t spill_bytes() const noexcept { return spill_ ? spill_->bytes.size() - spill_->offset : 0; }
+    bool above_high_water() const noexcept;
+    // Paused receiving may start again: the reader has nearly caught up.
+    bool may_resume() const noexcept;
+    void resume_if_drained();
 
     Loop& loop_;
     TlsSession* tls_ = nullptr;  // owned; null for plain sockets (placed to add 8 bytes, not 16)
@@ -197,6 +217,13 @@ private:
     int error_ = 0;
     std::uint32_t front_offset_ = 0;
     ReceivedQueue queue_;
+    // Bytes received after the queue's, copied out of the ring under pressure; null
+    // (8 bytes) unless some wait, so idle sockets carry no spill.
+    struct Spill {
+        std::string bytes;
+        std::size_t offset = 0;  // consumed so far
+    };
+    std::unique_ptr<Spill> spill_;
     std::coroutine_handle<> reader_;
     struct ReadTimer : Timer {
         explicit ReadTimer(Socket* s) noexcept : Timer(&Socket::on_read_timeout), owner(s) {}

@@ -162,6 +162,8 @@ struct ShardTotals {
     std::uint64_t upstream_requests = 0;
     std::uint64_t enobufs = 0;
     std::uint64_t cq_overflows = 0;
+    std::uint64_t recv_spills = 0;
+    std::uint64_t recv_buffers_in_use = 0;
 };
 
 // The counters of one shard. Every non-const member must be called from the shard's
@@ -200,6 +202,11 @@ public:
     void set_io_counters(std::uint64_t enobufs, std::uint64_t cq_overflows) noexcept {
         enobufs_.set(enobufs);
         cq_overflows_.set(cq_overflows);
+    }
+    // The receive ring's state (io::LoopStats recv_spills, BufferRing::in_use): same.
+    void set_recv_buffer_counters(std::uint64_t spills, std::uint64_t in_use) noexcept {
+        recv_spills_.set(spills);
+        recv_buffers_in_use_.set(in_use);
     }
 
     unsigned index() const noexcept { return index_; }
@@ -241,6 +248,8 @@ private:
     SingleWriterCounter upstream_requests_;
     SingleWriterCounter enobufs_;
     SingleWriterCounter cq_overflows_;
+    SingleWriterCounter recv_spills_;
+    SingleWriterCounter recv_buffers_in_use_;
     std::array<SingleWriterCounter, kReplayReasonCount> replays_;
     std::unordered_map<std::string, ChannelIndex, TransparentHash, std::equal_to<>> channel_cache_;  // writer-private
 };

@@ -197,6 +197,8 @@ TEST_CASE("shard gauges and counters: connections, upstream reuse, io counters, 
     m.shard(0).set_io_counters(4, 1);
     m.shard(1).set_io_counters(2, 0);
     m.shard(1).set_io_counters(3, 0);  // running totals: the latest value counts
+    m.shard(0).set_recv_buffer_counters(5, 600);
+    m.shard(1).set_recv_buffer_counters(1, 30);
     m.count_key_force_releases(2);
 
     const Exposition e = scrape(m);
@@ -205,6 +207,8 @@ TEST_CASE("shard gauges and counters: connections, upstream reuse, io counters, 
     CHECK(e.value("ringrelay_upstream_connections_total") == 1);
     CHECK(e.value("ringrelay_enobufs_total") == 7);
     CHECK(e.value("ringrelay_cq_overflows_total") == 1);
+    CHECK(e.value("ringrelay_recv_spills_total") == 6);
+    CHECK(e.value("ringrelay_recv_buffers_in_use") == 630);
     CHECK(e.value("ringrelay_key_force_releases_total") == 2);
 
     const ShardTotals t = m.shard(0).totals();
@@ -252,6 +256,8 @@ TEST_CASE("every family of REFERENCE.md section 5 is declared with HELP and TYPE
         {"ringrelay_upstream_replays_total", "counter"},
         {"ringrelay_enobufs_total", "counter"},
         {"ringrelay_cq_overflows_total", "counter"},
+        {"ringrelay_recv_spills_total", "counter"},
+        {"ringrelay_recv_buffers_in_use", "gauge"},
         {"ringrelay_build_info", "gauge"},
     };
     for (const auto& [name, type] : families) {
