@@ -1,5 +1,6 @@
 #include "ringrelay/io/socket.hpp"
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -66,6 +67,7 @@ void Socket::arm_recv() {
 
 void Socket::on_recv(Completion* c, int res, std::uint32_t flags) {
     auto* self = static_cast<Socket*>(c);
+    if (self->watching_failure_) [[unlikely]] return self->on_failure_watch(res);
     if (flags & IORING_CQE_F_BUFFER) {
         const auto bid = static_cast<std::uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT);
         self->loop_.buffers().note_taken();
@@ -94,7 +96,9 @@ void Socket::on_recv(Completion* c, int res, std::uint32_t flags) {
         self->recv_armed_ = false;
         --self->pending_;
         if (self->closing_) return self->maybe_finish();
-        if (res == -ENOBUFS && !self->eof_ && self->error_ == 0) {
+        if (self->eof_ && self->error_ == 0 && res == 0) {
+            self->watch_for_failure();  // half-closed: a later RST must still be heard
+        } else if (res == -ENOBUFS && !self->eof_ && self->error_ == 0) {
             if (self->loop_.buffers().in_use() < self->loop_.buffers().count()) {
                 // A buffer came back since the kernel looked (spills recycle theirs at
                 // once, before this CQE): parking now would wait for a recycle that
@@ -115,12 +119,49 @@ void Socket::on_recv(Completion* c, int res, std::uint32_t flags) {
         self->loop_.cancel(self);
     }
     if (self->closing_) return;
-    if (self->reader_ && self->read_state() != kWouldBlock) {
-        self->wake_reader();  // only for news: a parked (-ENOBUFS) recv is not news
-    } else if (!self->reader_ && (self->eof_ || self->error_ != 0) && !self->peer_gone_reported_ &&
-               self->on_peer_gone_) {
-        self->peer_gone_reported_ = true;
-        self->on_peer_gone_(self->peer_gone_ctx_);
+    self->report_news();
+}
+
+void Socket::report_news() {
+    if (reader_ && read_state() != kWouldBlock) {
+        wake_reader();  // only for news: a parked (-ENOBUFS) recv is not news
+        return;
+    }
+    if (reader_ || on_peer_gone_ == nullptr) return;
+    // Each piece of news once: the EOF, then (maybe) the failure after it.
+    const bool eof_news = eof_ && !eof_reported_;
+    const bool failure_news = error_ != 0 && !failure_reported_;
+    if (!eof_news && !failure_news) return;
+    eof_reported_ = eof_reported_ || eof_;
+    failure_reported_ = failure_reported_ || error_ != 0;
+    on_peer_gone_(peer_gone_ctx_);
+}
+
+// After the peer's FIN the multishot recv is over, so nothing would notice the peer
+// resetting the connection (a client that closed fully answers our next bytes with
+// RST). A one-shot poll for POLLERR/POLLHUP does: it rides on this socket's own
+// Completion (the recv is no longer armed), told apart by watching_failure_.
+void Socket::watch_for_failure() {
+    io_uring_sqe* s = loop_.sqe();
+    io_uring_prep_poll_add(s, fd_, POLLERR | POLLHUP);
+    io_uring_sqe_set_data(s, static_cast<Completion*>(this));
+    watching_failure_ = true;
+    ++pending_;
+}
+
+void Socket::on_failure_watch(int res) {
+    watching_failure_ = false;
+    --pending_;
+    if (closing_) return maybe_finish();  // our own shutdown (POLLHUP) or the cancel
+    // A cancel meant for the multishot recv (the high-water pause) that landed after
+    // the recv had ended at the EOF hits this poll instead: keep watching.
+    if (res == -ECANCELED) return watch_for_failure();
+    if (res > 0 && (res & (POLLERR | POLLHUP)) != 0 && error_ == 0) {
+        int err = 0;
+        socklen_t len = sizeof err;
+        getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len);
+        error_ = err != 0 ? -err : -ECONNRESET;
+        report_news();
     }
 }
 
@@ -338,6 +379,14 @@ void Socket::SendAwaiter::tls_complete(int res, bool sent_whole) noexcept {
     handle_.resume();
 }
 
+bool Socket::send_now(std::string_view data) noexcept {
+    if (tls_ != nullptr || send_in_flight_ != nullptr || aborted_ || error_ != 0 || closing_) return false;
+    const ssize_t n = ::send(fd_, data.data(), data.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n == static_cast<ssize_t>(data.size())) return true;
+    if (n > 0) abort();  // a part went out: what follows would be garbled, so nothing may follow
+    return false;
+}
+
 // ---- ending --------------------------------------------------------------------
 
 void Socket::abort() noexcept {
@@ -356,7 +405,7 @@ void Socket::close_and_destroy() noexcept {
     }
     spill_.reset();
     if (starved_) loop_.unpark_starved(this);
-    if (recv_armed_) loop_.cancel(this);
+    if (recv_armed_ || watching_failure_) loop_.cancel(this);
     // Shut down first so the peer sees FIN even while the cancel is in flight.
     ::shutdown(fd_, SHUT_RDWR);
     maybe_finish();

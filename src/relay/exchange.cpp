@@ -270,6 +270,28 @@ io::Task<Attempt> attempt_exchange(ClientSession& cs, RequestContext& rc, upstre
     co_return result;
 }
 
+// A client's FIN during the exchange: it half-closed (and still reads) or it closed
+// fully (gone). Only bytes sent to it tell the two apart: a closed one's kernel answers
+// them with RST, which the socket's post-EOF watch hears, and the exchange is cut at
+// once instead of running (and holding its key slot and token) until the upstream's
+// timeout. Once the response is under way its own bytes do that; before its head, an
+// interim "100 Continue" does, which an HTTP/1.1 client must accept and skip (RFC 9110
+// 15.2) and an HTTP/1.0 one must not get. Not sent on TLS (no plaintext outside a
+// record), after an early SSE head (the response is under way: its pings and chunks
+// probe), or while a send is in flight (those bytes probe).
+struct ClientProbe {
+    ClientSession& cs;
+    const RequestContext& rc;
+    bool sent = false;
+
+    static void on_eof(void* self) noexcept {
+        auto* p = static_cast<ClientProbe*>(self);
+        if (p->sent || p->rc.response_started || p->rc.stream_started || p->rc.version_minor == 0) return;
+        static constexpr std::string_view k100 = "HTTP/1.1 100 Continue\r\n\r\n";
+        p->sent = p->cs.socket->send_now(k100);
+    }
+};
+
 // Tries the exchange, once more on a fresh connection when a pooled one turns out
 // to have died before answering (and the whole request is still at hand): always
 // when it died before accepting the request, after the request went out only when
@@ -298,7 +320,11 @@ io::Task<Attempt> exchange(ClientSession& cs, RequestContext& rc, const ForwardP
         const std::uint64_t started = shard.loop().now_ms();
         Attempt result;
         {
-            StopWhenClientGone watch(cs, [](void* up) { static_cast<io::Socket*>(up)->abort(); }, conn->socket);
+            // A half-closed client still gets its answer: only a failed client socket
+            // cuts, and a FIN before the answer is under way gets the probe.
+            ClientProbe probe{cs, rc};
+            StopWhenClientGone watch(cs, [](void* up) { static_cast<io::Socket*>(up)->abort(); }, conn->socket,
+                                     ClientGoneAt::failure, &ClientProbe::on_eof, &probe);
             result = co_await attempt_exchange(cs, rc, *conn, out, body, plan.retry_allowed, first_byte_deadline);
         }
         rc.upstream_ms += shard.loop().now_ms() - started;

@@ -41,18 +41,36 @@ struct ClientSession {
     }
 };
 
-// While alive, the waiting stage's `stop(ctx)` runs when the client disconnects
-// (its socket reports the peer gone) or a drain that timed out cuts the session
-// (cut_now): the upstream exchange aborts its upstream socket, so a stream whose
-// reader is gone stops costing the upstream anything; a key-slot or token wait
-// interrupts itself. If the client is already gone, stop runs at once.
+// What counts as a client that is gone, for StopWhenClientGone.
+enum class ClientGoneAt {
+    // Its EOF. For the waits before anything went upstream (key slot, token): a
+    // client that closes while queued frees its place at once. A FIN cannot tell a
+    // half-close from a full close, and there nothing is lost by cutting.
+    eof,
+    // Its socket failing (reset, error) only. For the upstream exchange: HTTP/1.1
+    // lets a client half-close (shutdown(SHUT_WR)) after its request and still read
+    // the answer, which the upstream may already be working (and billing) on. A
+    // client that closed fully is found out by bytes we send it: its kernel answers
+    // them with RST, which the socket's post-EOF watch (or the next send, failing)
+    // reports. The stage's on_eof hook runs when the EOF is seen, to send such bytes
+    // if none are on their way (the exchange's probe, see exchange.cpp).
+    failure,
+};
+
+// While alive, the waiting stage's `stop(ctx)` runs when the client is gone (see
+// ClientGoneAt) or a drain that timed out cuts the session (cut_now): the upstream
+// exchange aborts its upstream socket, so a stream whose reader is gone stops
+// costing the upstream anything; a key-slot or token wait interrupts itself. If the
+// client is already gone, stop runs at once (and on_eof, if its EOF came already).
 class StopWhenClientGone {
 public:
-    StopWhenClientGone(ClientSession& cs, void (*stop)(void*), void* ctx) noexcept : cs_(cs) {
-        if (cs.socket->peer_closed()) stop(ctx);
-        cs.socket->set_on_peer_gone(stop, ctx);
+    StopWhenClientGone(ClientSession& cs, void (*stop)(void*), void* ctx, ClientGoneAt at = ClientGoneAt::eof,
+                       void (*on_eof)(void*) = nullptr, void* eof_ctx = nullptr) noexcept
+        : cs_(cs), stop_(stop), ctx_(ctx), on_eof_(on_eof), eof_ctx_(eof_ctx), at_(at) {
+        cs.socket->set_on_peer_gone(&StopWhenClientGone::on_news, this);
         cs.cut = stop;
         cs.cut_ctx = ctx;
+        on_news(this);
     }
     ~StopWhenClientGone() {
         cs_.socket->set_on_peer_gone(nullptr, nullptr);
@@ -63,7 +81,23 @@ public:
     StopWhenClientGone& operator=(const StopWhenClientGone&) = delete;
 
 private:
+    bool gone() const noexcept {
+        return cs_.socket->peer_failed() || (at_ == ClientGoneAt::eof && cs_.socket->peer_closed());
+    }
+    static void on_news(void* self) {
+        auto* w = static_cast<StopWhenClientGone*>(self);
+        if (w->gone()) {
+            w->stop_(w->ctx_);
+        } else if (w->on_eof_ != nullptr && w->cs_.socket->peer_closed()) {
+            w->on_eof_(w->eof_ctx_);
+        }
+    }
     ClientSession& cs_;
+    void (*stop_)(void*);
+    void* ctx_;
+    void (*on_eof_)(void*);
+    void* eof_ctx_;
+    ClientGoneAt at_;
 };
 
 // One request in flight: its parsed head (views into the session's inbound bytes,

@@ -664,5 +664,42 @@ class Soak(Gateway):
         self.assertLess(time.monotonic() - started, 2.0)
 
 
+
+class HalfClose(Gateway):
+    def test_a_client_that_half_closes_after_its_request_gets_the_answer(self):
+        key = self.make_key()
+        self.make_channel()
+        gw = self.start_gateway(shards=1)
+        body = json.dumps({'model': 'gpt-test', 'messages': []}).encode()
+        head = ('POST %s HTTP/1.1\r\nHost: gw.test\r\nAuthorization: Bearer %s\r\n'
+                'Content-Type: application/json\r\nContent-Length: %d\r\nx-mock-delay-ms: 300\r\n\r\n'
+                % (CHAT, key['secret'], len(body))).encode()
+        with harness.RawConnection(gw.port) as conn:
+            conn.send(head + body)
+            conn.sock.shutdown(socket.SHUT_WR)
+            resp = conn.read_response(request_method='POST')
+            self.assertStatus(resp, 200)
+            self.assertEqual(resp.json()['model'], 'gpt-test')
+            conn.read_until_close()
+
+    def test_a_client_that_closes_fully_before_the_answer_frees_its_key_at_once(self):
+        # A FIN alone cannot tell a full close from a half-close: the probe (an interim
+        # 100 Continue) does, the closed client's kernel answering it with RST. Without
+        # it the hung request would hold the key until the channel's 30 s timeout.
+        key = self.make_key(max_concurrency=1, max_wait=0)
+        self.make_channel()
+        gw = self.start_gateway(shards=1)
+        body = json.dumps({'model': 'gpt-test', 'messages': []}).encode()
+        head = ('POST %s HTTP/1.1\r\nHost: gw.test\r\nAuthorization: Bearer %s\r\n'
+                'Content-Type: application/json\r\nContent-Length: %d\r\nx-mock-behavior: hang\r\n\r\n'
+                % (CHAT, key['secret'], len(body))).encode()
+        with harness.RawConnection(gw.port) as conn:
+            conn.send(head + body)
+            harness.wait_for(lambda: self.chat(gw, key).status == 429, timeout=5,
+                             message='the hung request to hold the key')
+        # closed fully (FIN, nothing unread): the key comes free long before 30 s
+        harness.wait_for(lambda: self.chat(gw, key).status == 200, timeout=10, interval=0.1,
+                         message='the key to come free after its client closed')
+
 if __name__ == '__main__':
     harness.main()

@@ -142,6 +142,17 @@ class RelayBasics(harness.IntegrationTestCase):
         self.assertStatus(resp, 200)
         self.assertEqual(resp.json()['model'], 'expecting')
 
+    def test_a_client_that_half_closes_after_its_request_gets_the_answer(self):
+        # HTTP/1.1 lets a client shut its write side once the request is out; the
+        # FIN arrives while the upstream is still working (it answers after 300 ms).
+        with RawConnection(self.relay.port) as conn:
+            conn.send(b'GET /v1/models HTTP/1.1\r\nHost: relay.test\r\nx-mock-delay-ms: 300\r\n\r\n')
+            conn.sock.shutdown(socket.SHUT_WR)
+            resp = conn.read_response()
+            self.assertStatus(resp, 200)
+            self.assertEqual(self.mock.last()['path'], '/v1/models')
+            conn.read_until_close()  # then the relay closes: nothing more will come
+
     def test_http10_keep_alive_as_ab_sends_it(self):
         req = b'GET /v1/models HTTP/1.0\r\nConnection: Keep-Alive\r\nHost: x\r\n\r\n'
         with RawConnection(self.relay.port) as c:
@@ -183,6 +194,15 @@ class RelayStreaming(harness.IntegrationTestCase):
                                    headers={'x-mock-chunks': '50', 'x-mock-chunk-delay-ms': '200'})
         first = next(stream.events())
         self.assertIsNotNone(first)
+        stream.conn.abort()
+        harness.wait_for(lambda: self.mock.stats()['streams_cut'] >= 1, timeout=3,
+                         message='the mock to see the stream cut')
+
+    def test_a_half_closed_client_that_then_resets_still_cuts_the_upstream(self):
+        stream = harness.SSEStream(self.relay.port, CHAT, {'model': 'm', 'stream': True},
+                                   headers={'x-mock-chunks': '50', 'x-mock-chunk-delay-ms': '200'})
+        stream.conn.sock.shutdown(socket.SHUT_WR)
+        self.assertIsNotNone(next(stream.events()))  # half-closed, still served
         stream.conn.abort()
         harness.wait_for(lambda: self.mock.stats()['streams_cut'] >= 1, timeout=3,
                          message='the mock to see the stream cut')

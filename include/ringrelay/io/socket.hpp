@@ -95,8 +95,12 @@ public:
     void consume(std::size_t n) noexcept;
     // Provided buffers this socket holds now (its received queue; the spill holds none).
     std::size_t ring_buffers_held() const noexcept { return queue_.size(); }
-    // The peer will send nothing more: TCP EOF, or (TLS) its close_notify.
+    // The peer will send nothing more: TCP EOF, or (TLS) its close_notify. That alone
+    // is not a peer that is gone: HTTP/1.1 lets a client half-close after its request
+    // and still read the answer.
     bool peer_closed() const noexcept { return eof_; }
+    // The connection failed (reset, error): the peer cannot get anything we send.
+    bool peer_failed() const noexcept { return error_ != 0; }
 
     class SendAwaiter : Completion, Timer {
     public:
@@ -134,8 +138,19 @@ public:
         return {*this, data, deadline_ms};
     }
 
-    // Called (once) when the peer closes or the socket fails while nobody waits in
-    // readable(): lets a relay notice a client that went away mid-response.
+    // Sends a few bytes at once, outside the ring, on a plain socket with no send in
+    // flight (so nothing can interleave): for a probe of a peer whose FIN came (a peer
+    // that closed fully answers it with RST, which the post-EOF watch hears). Returns
+    // whether the kernel took all of them; false on a TLS socket, with a send in
+    // flight, after abort() or a failure (nothing sent), or when only a part went out
+    // (then the socket is aborted: the byte stream is broken).
+    bool send_now(std::string_view data) noexcept;
+
+    // Called when the peer closes (EOF) and again when the socket fails (reset) while
+    // nobody waits in readable(), once for each: lets a relay notice a client that
+    // went away mid-response, and the pool an idle upstream that closed. Check
+    // peer_closed()/peer_failed() in it to tell the two apart. After an EOF a
+    // one-shot poll keeps watching for the reset.
     void set_on_peer_gone(void (*fn)(void*), void* ctx) noexcept {
         on_peer_gone_ = fn;
         peer_gone_ctx_ = ctx;
@@ -187,6 +202,9 @@ private:
     void arm_recv();
     int read_state() const noexcept;
     void wake_reader();
+    void report_news();
+    void watch_for_failure();
+    void on_failure_watch(int res);
     void maybe_finish();
     // The raw received bytes (ciphertext on a TLS socket).
     std::string_view raw_front() const noexcept;
@@ -213,7 +231,9 @@ private:
     bool eof_ = false;
     bool aborted_ = false;
     bool closing_ = false;
-    bool peer_gone_reported_ = false;
+    bool eof_reported_ = false;
+    bool failure_reported_ = false;
+    bool watching_failure_ = false;  // the post-EOF poll is armed (on this Completion)
     int error_ = 0;
     std::uint32_t front_offset_ = 0;
     ReceivedQueue queue_;
