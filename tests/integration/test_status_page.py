@@ -142,8 +142,11 @@ class StatusPageBrowser(harness.IntegrationTestCase):
         harness.wait_for(lambda: 'invalid_api_key' in self.text_of('legend-errors'), timeout=30,
                          message='the error code in the error chart legend')
         self.assertGreater(self.js('document.querySelectorAll("#chart-errors rect").length'), 0)
-        self.assertGreater(self.js('document.querySelectorAll("#chart-rate path").length'), 0,
-                           self.js('JSON.stringify(window.__statusPageErrors)'))
+        # The rate chart draws a line once it has two rates, i.e. three polls; a fast
+        # load can be counted in fewer, so wait for the polls rather than assert now.
+        harness.wait_for(lambda: self.js('document.querySelectorAll("#chart-rate path").length') > 0, timeout=30,
+                         message='the rate chart drawn (script errors: %s)'
+                         % self.js('JSON.stringify(window.__statusPageErrors)'))
         row = '[data-channel-id="%s"]' % self.g.channel['id']
         harness.wait_for(lambda: self.js('(document.querySelector(\'%s\') || {}).textContent || ""' % row)
                          .startswith('primary upstream'), timeout=30, message='the channel row with its name')
