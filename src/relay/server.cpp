@@ -282,6 +282,19 @@ int serve_main(int argc, char** argv) {
     }
     obs::configure_log(level, log_fd);
 
+    // Signals are taken by sigtimedwait() in this thread only. Block them before any
+    // thread exists (the gateway's resolver starts with GatewayShared below): every
+    // thread inherits the mask, and a thread without it would take a SIGTERM with the
+    // default action, killing the server without a drain or the last usage flush.
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGUSR1);
+    sigaddset(&signals, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    signal(SIGPIPE, SIG_IGN);
+
     upstream::UpstreamTarget target;
     std::unique_ptr<relay::GatewayShared> gateway;
     ShardRole role;
@@ -309,15 +322,6 @@ int serve_main(int argc, char** argv) {
         return fail(2, "serve: --listen: '" + st.listen + "' is not HOST:PORT");
 
     raise_open_files_limit();
-    // Signals are taken by sigwait() in this thread only; shards inherit the mask.
-    sigset_t signals;
-    sigemptyset(&signals);
-    sigaddset(&signals, SIGTERM);
-    sigaddset(&signals, SIGINT);
-    sigaddset(&signals, SIGUSR1);
-    sigaddset(&signals, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-    signal(SIGPIPE, SIG_IGN);
 
     const unsigned n = shard_count(st);
 
