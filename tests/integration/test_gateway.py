@@ -440,6 +440,26 @@ class Limits(Gateway):
         gw2 = self.start_gateway()
         self.assert_error(self.chat(gw2, key), 429, 'quota_exceeded')
 
+    def test_a_client_that_asks_again_at_once_finds_its_tokens_counted(self):
+        # Each answer's tokens must be counted before its last byte reaches the client:
+        # the next request (on a new connection, maybe another shard) checks the quota
+        # at once. Counted after, a run of back-to-back requests gets one too many.
+        key = self.make_key(quota=1)
+        self.make_channel()
+        gw = self.start_gateway()
+        first = self.chat(gw, key)
+        self.assertStatus(first, 200)
+        tokens = first.json()['usage']['total_tokens']
+        self.cli('key', 'update', key['id'], '--quota', str(tokens * 30 - 1))
+        served = 1
+        while served <= 30:
+            r = self.chat(gw, key)
+            if r.status != 200:
+                break
+            served += 1
+        self.assert_error(r, 429, 'quota_exceeded')
+        self.assertEqual(served, 30)  # 29 answers leave it under the quota, 30 reach it
+
 
 def thread_signal_masks(pid):
     """{thread name: blocked-signal bit mask} of every thread of pid but its main one."""
