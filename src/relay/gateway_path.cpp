@@ -131,9 +131,11 @@ struct UsageCount {
     gateway::UsageTap tap;
     gateway::RateLimits& limits;
     const KeyInfo& key;
+    gateway::KeySlotGuard& key_slot;  // freed with the count: the client may ask again at once
     bool recorded = false;
 
-    UsageCount(bool stream, gateway::RateLimits& l, const KeyInfo& k) : tap(stream), limits(l), key(k) {}
+    UsageCount(bool stream, gateway::RateLimits& l, const KeyInfo& k, gateway::KeySlotGuard& slot)
+        : tap(stream), limits(l), key(k), key_slot(slot) {}
 
     void record() noexcept {
         if (recorded) return;
@@ -142,6 +144,7 @@ struct UsageCount {
         const std::uint64_t tokens =
             usage.total_tokens ? usage.total_tokens : usage.prompt_tokens + usage.completion_tokens;
         limits.record_usage(key.slot_id, key.id, 1, tokens, wall_ms());
+        key_slot.reset();
     }
 };
 
@@ -562,7 +565,7 @@ io::Task<bool> serve_with_key_slot(ClientSession& cs, RequestContext& rc, ShardG
     rc.queue_ms = shard.loop().now_ms() - wait_started;
     log_debug_event(shard.obs(), DebugEvent::key_acquired, rc, keys.in_flight(key.slot_id));
 
-    UsageCount count(fields.stream, sg.shared().limits, key);
+    UsageCount count(fields.stream, sg.shared().limits, key, key_slot);
     rc.body_tap = [](void* c, std::string_view bytes) { static_cast<UsageCount*>(c)->tap.feed(bytes); };
     rc.body_end = [](void* c) { static_cast<UsageCount*>(c)->record(); };
     rc.body_tap_ctx = &count;
