@@ -108,6 +108,16 @@ io::Task<Attempt> stream_request_body(ClientSession& cs, RequestContext& rc, io:
     co_return Attempt{};
 }
 
+// The upstream's body is all in (and shown to the tap): tell the gateway before the
+// last bytes go out (RequestContext::body_end). Once per request: a request whose
+// body completed is not tried again.
+void body_complete(RequestContext& rc) noexcept {
+    if (rc.body_end == nullptr) return;
+    void (*const end)(void*) = rc.body_end;
+    rc.body_end = nullptr;
+    end(rc.body_tap_ctx);
+}
+
 // Streams the response body after its head; out is free scratch space.
 io::Task<Attempt> stream_response_body(ClientSession& cs, RequestContext& rc, Inbound& up_in, BodyTracker& body,
                                        ClientFraming framing, std::string& out) {
@@ -155,6 +165,7 @@ io::Task<Attempt> stream_response_body(ClientSession& cs, RequestContext& rc, In
         // first recycles the ring buffer before a send that may block.
         const bool piece_is_ours = piece.data() == out.data();
         if (piece_is_ours) up_in.consume(n);
+        if (body.done()) body_complete(rc);
         const int s = co_await cs.socket->send(piece, loop.now_ms() + st.stream_idle_timeout_ms);
         if (s < 0) co_return ended(Attempt::client_gone);
         rc.bytes_out += piece.size();
@@ -258,6 +269,7 @@ io::Task<Attempt> attempt_exchange(ClientSession& cs, RequestContext& rc, upstre
         if (rbody.error() != http::Error::none) co_return ended(Attempt::truncated);
     }
     if (framing == ClientFraming::early_wrap && rbody.done()) out.append(stream_terminator(rc));
+    if (rbody.done()) body_complete(rc);
     if (co_await cs.socket->send(out, loop.now_ms() + st.stream_idle_timeout_ms) < 0)
         co_return ended(Attempt::client_gone);
     rc.response_started = true;

@@ -122,6 +122,32 @@ std::optional<Rejection> authenticate(ShardGateway& sg, const store::Sha256* has
     return std::nullopt;
 }
 
+// One relayed request's token usage: the tap reads it from the response body, and
+// record() files it with the rate limits once. The exchange calls record() as soon as
+// the upstream's body is complete, before its last bytes reach the client: a client
+// that sends its next request the moment it has the answer (possibly to another
+// shard) must find these tokens counted against its quota and TPM.
+struct UsageCount {
+    gateway::UsageTap tap;
+    gateway::RateLimits& limits;
+    const KeyInfo& key;
+    gateway::KeySlotGuard& key_slot;  // freed with the count: the client may ask again at once
+    bool recorded = false;
+
+    UsageCount(bool stream, gateway::RateLimits& l, const KeyInfo& k, gateway::KeySlotGuard& slot)
+        : tap(stream), limits(l), key(k), key_slot(slot) {}
+
+    void record() noexcept {
+        if (recorded) return;
+        recorded = true;
+        const gateway::TokenUsage usage = tap.result();
+        const std::uint64_t tokens =
+            usage.total_tokens ? usage.total_tokens : usage.prompt_tokens + usage.completion_tokens;
+        limits.record_usage(key.slot_id, key.id, 1, tokens, wall_ms());
+        key_slot.reset();
+    }
+};
+
 // RPM, TPM and quota, before the request takes any slot. On refusal sets
 // retry_after (seconds, 0 = none).
 std::optional<Rejection> check_limits(gateway::RateLimits& limits, const KeyInfo& key, std::uint32_t& retry_after) {
@@ -539,16 +565,18 @@ io::Task<bool> serve_with_key_slot(ClientSession& cs, RequestContext& rc, ShardG
     rc.queue_ms = shard.loop().now_ms() - wait_started;
     log_debug_event(shard.obs(), DebugEvent::key_acquired, rc, keys.in_flight(key.slot_id));
 
-    gateway::UsageTap tap(fields.stream);
-    rc.body_tap = [](void* t, std::string_view bytes) { static_cast<gateway::UsageTap*>(t)->feed(bytes); };
-    rc.body_tap_ctx = &tap;
+    UsageCount count(fields.stream, sg.shared().limits, key, key_slot);
+    rc.body_tap = [](void* c, std::string_view bytes) { static_cast<UsageCount*>(c)->tap.feed(bytes); };
+    rc.body_end = [](void* c) { static_cast<UsageCount*>(c)->record(); };
+    rc.body_tap_ctx = &count;
     const bool keep_alive = co_await relay_to_channels(cs, rc, sg, key, fields, body);
     rc.body_tap = nullptr;
+    rc.body_end = nullptr;
     key_slot.reset();
     log_debug_event(shard.obs(), DebugEvent::key_released, rc, keys.in_flight(key.slot_id));
-    const gateway::TokenUsage usage = tap.result();
-    const std::uint64_t tokens = usage.total_tokens ? usage.total_tokens : usage.prompt_tokens + usage.completion_tokens;
-    if (rc.upstream_status != 0) sg.shared().limits.record_usage(key.slot_id, key.id, 1, tokens, wall_ms());
+    // A body that never completed (cut short, or ended by the upstream's close) is
+    // counted now, with what the tap saw of it.
+    if (rc.upstream_status != 0) count.record();
     co_return keep_alive;
 }
 

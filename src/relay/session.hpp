@@ -131,6 +131,10 @@ struct RequestContext {
 
     // Set by the gateway: sees the response body pass (token usage); may be null.
     void (*body_tap)(void*, std::string_view) = nullptr;
+    // Set with body_tap, may be null: called (with body_tap_ctx) once the upstream's
+    // body is complete and before its last bytes go to the client, so what the tap
+    // counted is accounted before the client can send its next request.
+    void (*body_end)(void*) = nullptr;
     void* body_tap_ctx = nullptr;
     int upstream_status = 0;
     std::uint64_t upstream_ms = 0;  // from sending the request to the end of the response

@@ -5,6 +5,7 @@ the real CLI, while the server runs."""
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import threading
@@ -451,6 +452,60 @@ class Limits(Gateway):
         gw.stop()  # the drain flushes usage to the store
         gw2 = self.start_gateway()
         self.assert_error(self.chat(gw2, key), 429, 'quota_exceeded')
+
+    def test_a_client_that_asks_again_at_once_finds_its_tokens_counted(self):
+        # Each answer's tokens must be counted before its last byte reaches the client:
+        # the next request (on a new connection, maybe another shard) checks the quota
+        # at once. Counted after, a run of back-to-back requests gets one too many.
+        key = self.make_key(quota=1)
+        self.make_channel()
+        gw = self.start_gateway()
+        first = self.chat(gw, key)
+        self.assertStatus(first, 200)
+        tokens = first.json()['usage']['total_tokens']
+        self.cli('key', 'update', key['id'], '--quota', str(tokens * 30 - 1))
+        served = 1
+        while served <= 30:
+            r = self.chat(gw, key)
+            if r.status != 200:
+                break
+            served += 1
+        self.assert_error(r, 429, 'quota_exceeded')
+        self.assertEqual(served, 30)  # 29 answers leave it under the quota, 30 reach it
+
+
+def thread_signal_masks(pid):
+    """{thread name: blocked-signal bit mask} of every thread of pid but its main one."""
+    masks = {}
+    for tid in os.listdir('/proc/%d/task' % pid):
+        if int(tid) == pid:
+            continue  # main takes the signals: inside sigtimedwait they show as unblocked
+        try:
+            with open('/proc/%d/task/%s/comm' % (pid, tid)) as f:
+                name = f.read().strip()
+            with open('/proc/%d/task/%s/status' % (pid, tid)) as f:
+                blocked = next(line for line in f if line.startswith('SigBlk:'))
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # a thread that ended meanwhile
+        masks[name] = int(blocked.split()[1], 16)
+    return masks
+
+
+class Shutdown(Gateway):
+    def test_no_thread_but_main_can_take_sigterm(self):
+        # A process-directed SIGTERM goes to any thread that does not block it. One that
+        # took it would die of the default action: no drain, and the usage counted since
+        # the last flush lost (the quota then forgot tokens across a restart).
+        gw = self.start_gateway()
+
+        def masks_once_shards_run():
+            masks = thread_signal_masks(gw.pid)
+            return masks if {'rr-shard-0', 'rr-shard-1'} <= masks.keys() else None
+        masks = harness.wait_for(masks_once_shards_run, message='both shard threads')
+        termination = (1 << (signal.SIGTERM - 1)) | (1 << (signal.SIGINT - 1))
+        takers = sorted(name for name, mask in masks.items() if mask & termination != termination)
+        self.assertEqual(takers, [], 'threads that would take SIGTERM/SIGINT: %s' % takers)
+        self.assertEqual(gw.stop(), 0)  # and the drain runs to a clean exit
 
 
 class Concurrency(Gateway):
