@@ -619,6 +619,16 @@ def parse_response(data, request_method='GET'):
 # ---------------------------------------------------------------------------
 # http.client requests
 
+def parse_metrics(text):
+    """Prometheus text exposition as {'name{labels}': value}, comments skipped."""
+    values = {}
+    for line in text.splitlines():
+        if line and not line.startswith('#'):
+            name, _, value = line.rpartition(' ')
+            values[name] = float(value)
+    return values
+
+
 def http_request(port, method, path, body=None, headers=None, json_body=None,
                  timeout=IO_TIMEOUT, conn=None, host=HOST):
     """One request with http.client; returns a Response. Pass conn (an

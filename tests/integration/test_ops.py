@@ -39,12 +39,7 @@ class Ops(Gateway):
     def metrics(self):
         resp = http_request(self.admin_port, 'GET', '/metrics', headers={'Authorization': 'Bearer ' + TOKEN})
         self.assertStatus(resp, 200)
-        values = {}
-        for line in resp.text.splitlines():
-            if line and not line.startswith('#'):
-                name, _, value = line.rpartition(' ')
-                values[name] = float(value)
-        return values
+        return harness.parse_metrics(resp.text)
 
     def total(self, values, prefix):
         return sum(v for k, v in values.items() if k == prefix or k.startswith(prefix + '{'))

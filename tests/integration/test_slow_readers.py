@@ -60,12 +60,7 @@ class SlowReaders(harness.IntegrationTestCase):
         resp = http_request(self.admin_port, 'GET', '/metrics', headers={'Authorization': 'Bearer ' + TOKEN},
                             timeout=120)
         self.assertStatus(resp, 200)
-        values = {}
-        for line in resp.text.splitlines():
-            if line and not line.startswith('#'):
-                name, _, value = line.rpartition(' ')
-                values[name] = float(value)
-        return values
+        return harness.parse_metrics(resp.text)
 
     def open_slow_clients(self):
         """SLOW_CLIENTS long streams whose clients never read (a small receive buffer

@@ -142,12 +142,7 @@ class Soak(harness.IntegrationTestCase):
     def metrics(self):
         resp = self.admin('GET', '/metrics')
         self.assertStatus(resp, 200)
-        values = {}
-        for line in resp.text.splitlines():
-            if line and not line.startswith('#'):
-                name, _, value = line.rpartition(' ')
-                values[name] = float(value)
-        return values
+        return harness.parse_metrics(resp.text)
 
     @staticmethod
     def total(values, prefix):
