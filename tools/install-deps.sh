@@ -6,7 +6,7 @@
 #   tools/install-deps.sh bench     build + nginx, haproxy, wrk
 set -euo pipefail
 
-build_pkgs=(g++ meson ninja-build pkg-config cmake liburing-dev libwolfssl-dev liblmdb-dev libsimdjson-dev doctest-dev)
+build_pkgs=(g++ meson ninja-build pkg-config cmake liburing-dev libwolfssl-dev liblmdb-dev nettle-dev libsimdjson-dev doctest-dev)
 test_pkgs=(python3 curl apache2-utils wrk lmdb-utils clang libclang-rt-14-dev procps prometheus systemd logrotate chromium)
 bench_pkgs=(nginx haproxy wrk procps python3 curl)
 

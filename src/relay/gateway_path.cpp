@@ -587,7 +587,11 @@ io::Task<bool> serve_gateway(ClientSession& cs, RequestContext& rc, ShardGateway
     const Route route = route_of(rc.head);
     const std::string_view secret = presented_secret(rc.head);
     store::Sha256 hash{};
-    if (!secret.empty()) hash = sg.digest_of(secret);
+    if (!secret.empty()) hash = store::hash_secret(secret);
+    // Only the digest outlives this line: the secret's bytes in the receive buffer (a
+    // pooled ring buffer, the TLS plaintext or the head's carry) are overwritten, so no
+    // buffer handed to the next request or connection holds a client's live key.
+    cs.in.wipe(secret);
     const bool is_models = route == Route::models;
     // Everything below works on owned copies: the head's views die here.
     capture_head(cs, rc, /*strip_client_auth=*/true, /*replace_body=*/true);
@@ -645,13 +649,6 @@ gateway::ChannelBoard::State& ShardGateway::channel_state(std::string_view id) {
     ChannelBoard::State& s = shared_.channels.state(id);
     states_.emplace(std::string(id), &s);
     return s;
-}
-
-store::Sha256 ShardGateway::digest_of(std::string_view secret) noexcept {
-    if (const store::Sha256* known = digests_.find(secret)) return *known;
-    const store::Sha256 digest = store::hash_secret(secret);
-    digests_.remember(secret, digest);
-    return digest;
 }
 
 std::uint32_t ShardGateway::random() noexcept {

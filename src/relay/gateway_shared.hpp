@@ -16,7 +16,6 @@
 #include "ringrelay/gateway/channel_board.hpp"
 #include "ringrelay/gateway/key_slots.hpp"
 #include "ringrelay/gateway/rate_limits.hpp"
-#include "ringrelay/gateway/secret_digests.hpp"
 #include "ringrelay/gateway/token_pool.hpp"
 #include "ringrelay/store/env.hpp"
 #include "ringrelay/store/reader.hpp"
@@ -63,9 +62,6 @@ public:
     GatewayShared& shared() noexcept { return shared_; }
     store::Reader& reader() noexcept { return reader_; }
     simdjson::ondemand::parser& json() noexcept { return json_; }
-    // SHA-256 of the secret a request presents, remembered per shard (see
-    // secret_digests.hpp: the digest only, never anything about the key).
-    store::Sha256 digest_of(std::string_view secret) noexcept;
 
     gateway::ChannelBoard::State& channel_state(std::string_view id);
     // The pool targets of channels' base URLs, host names looked up off the shard.
@@ -76,7 +72,6 @@ private:
     GatewayShared& shared_;
     store::Reader reader_;
     simdjson::ondemand::parser json_;
-    gateway::SecretDigests digests_;
     std::unordered_map<std::string, gateway::ChannelBoard::State*> states_;
     ChannelTargets targets_;
     std::uint64_t rng_ = 0x853c49e6748fea9bull;

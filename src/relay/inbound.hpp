@@ -4,6 +4,7 @@
 // them contiguously; later bytes then join the carry until it is used up.
 #pragma once
 
+#include <cstring>
 #include <string>
 #include <string_view>
 
@@ -36,7 +37,18 @@ public:
             sock_->consume(n);
         }
     }
-    // Copies every queued socket buffer onto the carry, so peek() sees them joined.
+    // Overwrites `bytes`, a view into peek() (an API secret in the parsed head), so the
+    // buffer does not keep them once it is recycled. The memory is ours and writable
+    // (the carry, a ring buffer of the shard, or the TLS session's plaintext); views
+    // only hand it out as const. Bytes outside peek() are left alone.
+    void wipe(std::string_view bytes) noexcept {
+        const std::string_view all = peek();
+        if (bytes.empty() || bytes.data() < all.data() || bytes.data() + bytes.size() > all.data() + all.size()) return;
+        std::memset(const_cast<char*>(bytes.data()), 0, bytes.size());
+    }
+    // Copies every queued socket buffer onto the carry, so peek() sees them joined. The
+    // copied-from bytes are overwritten before their buffer goes back to the pool: a
+    // split head may hold a secret, and only the carry's copy is wiped after the parse.
     void gather() {
         if (carry_off_ != 0) {
             carry_.erase(0, carry_off_);
@@ -45,6 +57,7 @@ public:
         while (sock_->has_data()) {
             const std::string_view f = sock_->front();
             carry_.append(f);
+            std::memset(const_cast<char*>(f.data()), 0, f.size());
             sock_->consume(f.size());
         }
     }

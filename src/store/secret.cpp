@@ -1,7 +1,9 @@
-// Secrets, ids and their hashes, from wolfSSL's Hash_DRBG and SHA-256.
+// Secrets and ids from wolfSSL's Hash_DRBG; their hashes from nettle's SHA-256, which
+// dispatches to the CPU's SHA instructions (SHA-NI) where there are any: ~4x faster than
+// wolfSSL's portable SHA-256, and every gateway request hashes the secret it presents.
+#include <nettle/sha2.h>
 #include <wolfssl/options.h>
 #include <wolfssl/wolfcrypt/random.h>
-#include <wolfssl/wolfcrypt/sha256.h>
 
 #include <unistd.h>
 
@@ -73,11 +75,10 @@ Status generate_id(std::string_view prefix, std::size_t count, std::string& out)
 
 Sha256 hash_secret(std::string_view secret) noexcept {
     Sha256 digest{};
-    wc_Sha256 sha;
-    if (wc_InitSha256(&sha) != 0) return digest;
-    wc_Sha256Update(&sha, reinterpret_cast<const byte*>(secret.data()), static_cast<word32>(secret.size()));
-    wc_Sha256Final(&sha, digest.data());
-    wc_Sha256Free(&sha);
+    sha256_ctx ctx;
+    sha256_init(&ctx);
+    sha256_update(&ctx, secret.size(), reinterpret_cast<const std::uint8_t*>(secret.data()));
+    sha256_digest(&ctx, digest.size(), digest.data());
     return digest;
 }
 

@@ -33,7 +33,8 @@ inline constexpr std::size_t kSecretRandomChars = 40;
 Status generate_secret(std::string& out);
 // `prefix` + `count` base62 characters ("k_" + 12 for keys, "c_" + 12 for channels).
 Status generate_id(std::string_view prefix, std::size_t count, std::string& out);
-// SHA-256 of the secret's bytes. Cheap enough for every request (~0.3 us).
+// SHA-256 of the secret's bytes (nettle: SHA-NI where the CPU has it, ~60 ns for 43 bytes),
+// cheap enough for every request, so no secret is ever kept to skip it.
 Sha256 hash_secret(std::string_view secret) noexcept;
 // True when `text` has the shape of a secret ("rr-" + 40 base62): a cheap pre-check.
 bool looks_like_secret(std::string_view text) noexcept;

@@ -126,3 +126,39 @@ TEST_CASE("HeadScan: the parser looks as soon as the end arrives, and as soon as
     l += "a";
     CHECK_FALSE(line.should_parse(l));
 }
+
+// The gateway overwrites the API secret in the receive buffer once it is hashed: the
+// buffer goes back to the shard's pool, and a core dump must not show live keys.
+TEST_CASE("Inbound::wipe overwrites a secret in the received head, in the pooled buffer itself") {
+    io::Loop loop;
+    auto [server, client] = tcp_pair();
+    auto* sock = new io::Socket(loop, server);
+    sock->start_receiving();
+    const std::string secret = "rr-0123456789abcdefghijABCDEFGHIJ0123456789";
+    const std::string head = "GET /v1/models HTTP/1.1\r\nHost: relay.test\r\nAuthorization: Bearer " + secret + "\r\n\r\n";
+    REQUIRE(::write(client, head.data(), head.size()) == static_cast<ssize_t>(head.size()));
+    const char* where = nullptr;
+    std::string after_wipe;
+    spawn([](io::Loop& l, io::Socket* s, const std::string& key, const char*& at, std::string& seen) -> io::Task<void> {
+        relay::Inbound in(s);
+        http::RequestHead h;
+        const relay::HeadRead hr =
+            co_await relay::read_head(in, [&](std::string_view b) { return http::parse_request(b, h); }, l.now_ms() + 20000);
+        if (hr.outcome == relay::HeadOutcome::complete) {
+            const std::string_view value = h.authorization.substr(7);  // "Bearer "
+            at = value.data();
+            in.wipe(value);
+            seen.assign(at, key.size());  // still the ring buffer's memory (not yet recycled)
+            in.wipe(key);                 // a view outside the buffer: left alone, no crash
+            in.consume(h.head_length);
+        }
+        s->close_and_destroy();
+        l.stop();
+    }(loop, sock, secret, where, after_wipe));
+    loop.run();
+    loop.drain_sockets(2000);
+    close(client);
+    REQUIRE(where != nullptr);
+    CHECK(after_wipe == std::string(secret.size(), '\0'));
+    CHECK(secret == "rr-0123456789abcdefghijABCDEFGHIJ0123456789");
+}

@@ -1,7 +1,10 @@
 // Secrets, ids and hashes.
 #include <doctest/doctest.h>
+#include <wolfssl/options.h>
+#include <wolfssl/wolfcrypt/sha256.h>
 
 #include <map>
+#include <random>
 #include <set>
 #include <string>
 
@@ -75,4 +78,25 @@ TEST_CASE("looks_like_secret rejects other shapes") {
 TEST_CASE("hash_secret is SHA-256") {
     CHECK(hex(hash_secret("abc")) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     CHECK(hex(hash_secret("")) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    // FIPS 180-2's two-block message (the padding spills into a second block).
+    CHECK(hex(hash_secret("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq")) ==
+          "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+}
+
+// Keys created before the switch to nettle were hashed by wolfSSL: both must agree on
+// every input, or those keys would stop authenticating.
+TEST_CASE("hash_secret agrees with wolfSSL's SHA-256 on random inputs of every length up to 200 bytes") {
+    std::mt19937 rng(20261203);
+    for (std::size_t length = 0; length <= 200; ++length) {
+        std::string input(length, '\0');
+        for (char& c : input) c = static_cast<char>(rng());
+        Sha256 expected{};
+        wc_Sha256 sha;
+        REQUIRE(wc_InitSha256(&sha) == 0);
+        wc_Sha256Update(&sha, reinterpret_cast<const byte*>(input.data()), static_cast<word32>(input.size()));
+        wc_Sha256Final(&sha, expected.data());
+        wc_Sha256Free(&sha);
+        CAPTURE(length);
+        CHECK(hash_secret(input) == expected);
+    }
 }
