@@ -40,7 +40,7 @@ wait_port() { # PORT
 
 up_port=$(free_port)
 "$mock" --listen "127.0.0.1:$up_port" >"$tmp/mock.log" 2>&1 &
-pids+=($!)
+pids+=("$!")
 wait_port "$up_port"
 
 key=
@@ -54,16 +54,16 @@ if [[ $mode == gateway ]]; then
 fi
 # One run of the server under callgrind for COUNT requests, stopped by SIGTERM (the
 # profile is written at exit; callgrind_control -d would wait for the idle loop to run).
-# Prints the run's total instructions.
+# Sets TOTAL to the run's instructions (not a $(...) subshell: pids must reach cleanup).
 run() { # COUNT
-  local port admin pid f
+  local port admin pid
   port=$(free_port)
   admin=$(free_port)
   valgrind --tool=callgrind --callgrind-out-file="$tmp/cg.$1" \
     "$rr" serve "${args[@]}" --listen "127.0.0.1:$port" --admin-listen "127.0.0.1:$admin" \
     --shards 1 --data "$tmp/data" --log-level error >"$tmp/rr.$1.log" 2>&1 &
   pid=$!
-  pids+=($pid)
+  pids+=("$pid")
   wait_port "$port"
   send "$port" "$1"
   kill -TERM "$pid"
@@ -75,7 +75,8 @@ run() { # COUNT
     sleep 0.2
   done
   wait "$pid" || true
-  callgrind_annotate "$tmp/cg.$1" 2>/dev/null | awk '/PROGRAM TOTALS/ && !n++ { gsub(",", "", $1); print $1 }'
+  TOTAL=$(callgrind_annotate "$tmp/cg.$1" 2>/dev/null |
+    awk '/PROGRAM TOTALS/ && !n++ { gsub(",", "", $1); print $1 }')
 }
 
 send() { # PORT COUNT
@@ -97,6 +98,8 @@ conn.close()
 PY
 }
 
-a=$(run "$few")
-b=$(run "$many")
+run "$few"
+a=$TOTAL
+run "$many"
+b=$TOTAL
 echo "$mode: $(((b - a) / (many - few))) instructions per request ((${many} - ${few}) requests, callgrind, 1 shard)"
