@@ -16,28 +16,11 @@
 #include "ringrelay/io/loop.hpp"
 #include "ringrelay/io/socket.hpp"
 #include "ringrelay/io/task.hpp"
+#include "support/tcp_pair.hpp"
 
 using namespace rr::io;
 
 namespace {
-
-// A connected TCP pair on loopback: first is non-blocking (for the ring), second blocking (for a test thread).
-std::pair<int, int> tcp_pair() {
-    const int lfd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(bind(lfd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-    REQUIRE(listen(lfd, 4) == 0);
-    socklen_t len = sizeof a;
-    getsockname(lfd, reinterpret_cast<sockaddr*>(&a), &len);
-    const int client = socket(AF_INET, SOCK_STREAM, 0);
-    REQUIRE(connect(client, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-    const int server = accept(lfd, nullptr, nullptr);
-    close(lfd);
-    fcntl(server, F_SETFL, fcntl(server, F_GETFL) | O_NONBLOCK);
-    return {server, client};
-}
 
 // Runs body on loop until it finishes (it must stop the loop) or 10 s pass.
 void run(Loop& loop, Task<void> body) {
@@ -87,7 +70,7 @@ Task<void> drain(Loop& loop, Socket* sock, std::string& into, int pause_ms, int&
 
 TEST_CASE("received bytes arrive in provided buffers that go back to the ring after consume") {
     Loop loop;
-    auto [server, client] = tcp_pair();
+    auto [server, client] = rr::test::tcp_pair();
     auto* sock = new Socket(loop, server);
     sock->start_receiving();
     write_all(client, "hello");
@@ -109,7 +92,7 @@ TEST_CASE("received bytes arrive in provided buffers that go back to the ring af
 
 TEST_CASE("a peer's close arrives as EOF after the data it sent") {
     Loop loop;
-    auto [server, client] = tcp_pair();
+    auto [server, client] = rr::test::tcp_pair();
     auto* sock = new Socket(loop, server);
     sock->start_receiving();
     write_all(client, "abc");
@@ -127,7 +110,7 @@ TEST_CASE("a peer's close arrives as EOF after the data it sent") {
 
 TEST_CASE("a read deadline passes with -ETIMEDOUT and the socket stays usable") {
     Loop loop;
-    auto [server, client] = tcp_pair();
+    auto [server, client] = rr::test::tcp_pair();
     auto* sock = new Socket(loop, server);
     sock->start_receiving();
     int first = 0;
@@ -151,7 +134,7 @@ TEST_CASE("a read deadline passes with -ETIMEDOUT and the socket stays usable") 
 
 TEST_CASE("a large send arrives whole, across short sends") {
     Loop loop;
-    auto [server, client] = tcp_pair();
+    auto [server, client] = rr::test::tcp_pair();
     auto* sock = new Socket(loop, server);
     const std::string payload = pattern(8 << 20);
     std::string received;
@@ -178,7 +161,7 @@ TEST_CASE("a large send arrives whole, across short sends") {
 
 TEST_CASE("a fast sender is held back by the high-water mark and nothing is lost") {
     Loop loop;
-    auto [server, client] = tcp_pair();
+    auto [server, client] = rr::test::tcp_pair();
     auto* sock = new Socket(loop, server);
     sock->start_receiving();
     const std::string payload = pattern(3 << 20);
@@ -219,8 +202,8 @@ TEST_CASE("when the buffer ring runs dry receiving resumes once buffers come bac
     opts.buffer_count = 2;
     opts.buffer_size = 4096;
     Loop loop(opts);
-    auto [s1, c1] = tcp_pair();
-    auto [s2, c2] = tcp_pair();
+    auto [s1, c1] = rr::test::tcp_pair();
+    auto [s2, c2] = rr::test::tcp_pair();
     auto* a = new Socket(loop, s1);
     auto* b = new Socket(loop, s2);
     a->start_receiving();
@@ -258,7 +241,7 @@ TEST_CASE("under pressure sockets nobody reads copy to their spill and never dra
     std::vector<Socket*> socks;
     std::vector<int> peers;
     for (std::size_t i = 0; i < kSockets; ++i) {
-        auto [server, client] = tcp_pair();
+        auto [server, client] = rr::test::tcp_pair();
         write_all(client, payload);  // all in the kernel before receiving starts
         peers.push_back(client);
         socks.push_back(new Socket(loop, server));
@@ -309,7 +292,7 @@ TEST_CASE("under pressure sockets nobody reads copy to their spill and never dra
 
 TEST_CASE("abort wakes a waiting reader with -ECANCELED") {
     Loop loop;
-    auto [server, client] = tcp_pair();
+    auto [server, client] = rr::test::tcp_pair();
     auto* sock = new Socket(loop, server);
     sock->start_receiving();
     int state = 0;
@@ -330,7 +313,7 @@ TEST_CASE("abort wakes a waiting reader with -ECANCELED") {
 
 TEST_CASE("the peer-gone hook fires when nobody is reading") {
     Loop loop;
-    auto [server, client] = tcp_pair();
+    auto [server, client] = rr::test::tcp_pair();
     auto* sock = new Socket(loop, server);
     sock->start_receiving();
     bool fired = false;
@@ -396,7 +379,7 @@ namespace {
 // reports the short send (the cancel finds nothing left to cancel), with bytes left.
 int short_send_racing(void (*race)(Loop&, Socket*)) {
     Loop loop;
-    auto [server, client] = tcp_pair();
+    auto [server, client] = rr::test::tcp_pair();
     const int small = 4096;
     setsockopt(client, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
     setsockopt(server, SOL_SOCKET, SO_SNDBUF, &small, sizeof small);

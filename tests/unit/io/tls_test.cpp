@@ -23,6 +23,7 @@
 #include "ringrelay/io/socket.hpp"
 #include "ringrelay/io/task.hpp"
 #include "ringrelay/io/tls.hpp"
+#include "support/tcp_pair.hpp"
 
 using namespace rr::io;
 
@@ -42,25 +43,6 @@ TlsClientOptions trusting(const std::string& ca) {
     o.ca_file = ca;
     o.use_system_cas = false;
     return o;
-}
-
-// A connected TCP pair on loopback, both ends non-blocking: {server side, client side}.
-std::pair<int, int> tcp_pair() {
-    const int lfd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(bind(lfd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-    REQUIRE(listen(lfd, 4) == 0);
-    socklen_t len = sizeof a;
-    getsockname(lfd, reinterpret_cast<sockaddr*>(&a), &len);
-    const int client = socket(AF_INET, SOCK_STREAM, 0);
-    REQUIRE(connect(client, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-    const int server = accept(lfd, nullptr, nullptr);
-    close(lfd);
-    fcntl(server, F_SETFL, fcntl(server, F_GETFL) | O_NONBLOCK);
-    fcntl(client, F_SETFL, fcntl(client, F_GETFL) | O_NONBLOCK);
-    return {server, client};
 }
 
 std::string pattern(std::size_t n, unsigned seed = 0) {
@@ -156,7 +138,7 @@ struct TlsPair {
 
     // Handshakes both ends concurrently; the results land in server_rc / client_rc.
     Task<void> connect(std::string_view host = "localhost") {
-        std::tie(server_fd, client_fd) = tcp_pair();
+        std::tie(server_fd, client_fd) = rr::test::tcp_pair({.nonblocking = true});
         server = tls_socket(loop, server_fd, TlsSession::server(server_ctx));
         client = tls_socket(loop, client_fd, TlsSession::client(client_ctx, host));
         Join both;
@@ -361,7 +343,7 @@ TEST_CASE("a certificate from a CA the client does not trust fails the handshake
     std::string client_reason, server_reason;
     bool done = true;
     run(loop, [&]() -> Task<void> {
-        auto [sfd, cfd] = tcp_pair();
+        auto [sfd, cfd] = rr::test::tcp_pair({.nonblocking = true});
         Socket* server = tls_socket(loop, sfd, TlsSession::server(server_ctx));
         Socket* client = tls_socket(loop, cfd, TlsSession::client(client_ctx, "localhost"));
         Join both;
@@ -423,7 +405,7 @@ TEST_CASE("a peer that never answers times the handshake out") {
     std::uint64_t took = 0;
     std::string reason;
     run(loop, [&]() -> Task<void> {
-        auto [sfd, cfd] = tcp_pair();  // the server end stays silent
+        auto [sfd, cfd] = rr::test::tcp_pair({.nonblocking = true});  // the server end stays silent
         Socket* client = tls_socket(loop, cfd, TlsSession::client(client_ctx, "localhost"));
         const std::uint64_t start = loop.now_ms();
         rc = co_await tls_handshake(*client, start + 100);
@@ -444,7 +426,7 @@ TEST_CASE("plain HTTP sent to a TLS server fails its handshake") {
     int rc = 1;
     std::string reason;
     run(loop, [&]() -> Task<void> {
-        auto [sfd, cfd] = tcp_pair();
+        auto [sfd, cfd] = rr::test::tcp_pair({.nonblocking = true});
         Socket* server = tls_socket(loop, sfd, TlsSession::server(server_ctx));
         const char request[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
         REQUIRE(::write(cfd, request, sizeof request - 1) == static_cast<ssize_t>(sizeof request - 1));
@@ -465,7 +447,7 @@ TEST_CASE("a peer hanging up mid-handshake ends it with a connection error") {
     int rc = 1;
     std::string reason;
     run(loop, [&]() -> Task<void> {
-        auto [sfd, cfd] = tcp_pair();
+        auto [sfd, cfd] = rr::test::tcp_pair({.nonblocking = true});
         Socket* client = tls_socket(loop, cfd, TlsSession::client(client_ctx, "localhost"));
         Join both;
         both.start(handshake(client, loop.now_ms() + 5000, rc));
@@ -487,7 +469,7 @@ TEST_CASE("sending before the handshake is refused and the session is still free
     TlsServerContext server_ctx(files.cert, files.key);
     int rc = 1;
     run(loop, [&]() -> Task<void> {
-        auto [sfd, cfd] = tcp_pair();
+        auto [sfd, cfd] = rr::test::tcp_pair({.nonblocking = true});
         Socket* server = tls_socket(loop, sfd, TlsSession::server(server_ctx));
         rc = co_await server->send("too early", loop.now_ms() + 1000);
         server->close_and_destroy();
@@ -578,7 +560,7 @@ struct Connection {
 Task<Connection> open_connection(Loop& loop, const TlsServerContext& sctx, const TlsClientContext& cctx,
                                  std::string_view host, std::string_view resume_key = {}) {
     Connection c;
-    const auto [sfd, cfd] = tcp_pair();
+    const auto [sfd, cfd] = rr::test::tcp_pair({.nonblocking = true});
     c.server = tls_socket(loop, sfd, TlsSession::server(sctx));
     c.client = tls_socket(loop, cfd, TlsSession::client(cctx, host, resume_key));
     Join both;

@@ -14,6 +14,7 @@
 #include "head_reader.hpp"
 #include "head_scan.hpp"
 #include "ringrelay/io/loop.hpp"
+#include "support/tcp_pair.hpp"
 
 using namespace rr;
 
@@ -27,30 +28,11 @@ std::string big_head() {
     return h + "\r\n";
 }
 
-std::pair<int, int> tcp_pair() {
-    const int lfd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(bind(lfd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-    REQUIRE(listen(lfd, 4) == 0);
-    socklen_t len = sizeof a;
-    getsockname(lfd, reinterpret_cast<sockaddr*>(&a), &len);
-    const int client = socket(AF_INET, SOCK_STREAM, 0);
-    REQUIRE(connect(client, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-    const int server = accept(lfd, nullptr, nullptr);
-    close(lfd);
-    fcntl(server, F_SETFL, fcntl(server, F_GETFL) | O_NONBLOCK);
-    const int one = 1;
-    setsockopt(client, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    return {server, client};
-}
-
 }  // namespace
 
 TEST_CASE("a head trickled in small pieces is parsed in linear work, not once per piece from its start") {
     io::Loop loop;
-    auto [server, client] = tcp_pair();
+    auto [server, client] = rr::test::tcp_pair({.nodelay = true});
     auto* sock = new io::Socket(loop, server);
     sock->start_receiving();
     const std::string head = big_head();
@@ -131,7 +113,7 @@ TEST_CASE("HeadScan: the parser looks as soon as the end arrives, and as soon as
 // buffer goes back to the shard's pool, and a core dump must not show live keys.
 TEST_CASE("Inbound::wipe overwrites a secret in the received head, in the pooled buffer itself") {
     io::Loop loop;
-    auto [server, client] = tcp_pair();
+    auto [server, client] = rr::test::tcp_pair({.nodelay = true});
     auto* sock = new io::Socket(loop, server);
     sock->start_receiving();
     const std::string secret = "rr-0123456789abcdefghijABCDEFGHIJ0123456789";
