@@ -7,19 +7,22 @@
 #   tools/test.sh            everything
 #   QUICK=1 tools/test.sh    release build only
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 tools/install-deps.sh build test || exit 1
 # The official OpenAI and Anthropic SDKs (node + npm from Debian, packages from npm).
 tools/install-sdk-deps.sh || echo "warning: SDK dependencies unavailable; the SDK tests will be skipped"
 
 passed=0; failed=0; skipped=0
 failed_names=()
+failure_tails=$(mktemp /tmp/ringrelay-failures.XXXXXX)
+trap 'rm -f "$failure_tails"' EXIT
 
 # Adds one meson test run's results (from its testlog.json) to the totals.
 count_results() {
   local log=$1/meson-logs/testlog.json label=$2
+  local p=0 f=0 s=0 fn=()
   [ -f "$log" ] || { failed=$((failed + 1)); failed_names+=("$label: no test log"); return; }
-  eval "$(python3 - "$log" "$label" <<'PY'
+  eval "$(python3 - "$log" "$label" "$failure_tails" <<'PY'
 import json, sys
 p = f = s = 0
 names = []
@@ -31,6 +34,11 @@ for line in open(sys.argv[1]):
     else:
         f += 1
         names.append(f"{sys.argv[2]}: {r.get('name')} ({res})")
+        # CI keeps only the end of the output: the cause is repeated there.
+        with open(sys.argv[3], "a") as tails:
+            out = (r.get("stdout") or "").splitlines()[-40:]
+            tails.write(f"--- {sys.argv[2]}: {r.get('name')} ({res}), last lines:\n")
+            tails.write("\n".join(out) + "\n")
 print(f"p={p}; f={f}; s={s}")
 print("fn=(" + " ".join("'" + n.replace("'", "") + "'" for n in names) + ")")
 PY
@@ -85,6 +93,7 @@ if [ -z "${QUICK:-}" ]; then
   fi
 fi
 
+cat "$failure_tails"
 for n in "${failed_names[@]}"; do [ -n "$n" ] && echo "FAILED: $n"; done
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]
