@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Turns a text file (the admin status page, src/relay/status_page.html) into a C++
+"""Turns a text file (the admin status page, src/admin/status_page.html) into a C++
 header holding it as one raw string literal, so the page is edited as HTML and
 served from the binary without reading any file at run time.
 

@@ -43,8 +43,8 @@ struct YieldToLoop {
 io::Task<void> player(io::Loop& loop, bool starts_holding, int rounds, std::vector<double>& samples) {
     for (int i = 0; i < rounds; ++i) {
         if (!(starts_holding && i == 0)) {
-            relay::GrantWait gw(loop);
-            gateway::TokenWaiter waiter(&relay::GrantWait::on_grant, &gw);
+            gateway::GrantWait gw(loop);
+            gateway::TokenWaiter waiter(&gateway::GrantWait::on_grant, &gw);
             if (g_pool.acquire(waiter) == gateway::TokenStatus::queued) {
                 co_await gw.wait(0);
                 samples.push_back((now_ns() - g_released_at.load()) / 1000.0);

@@ -1,4 +1,4 @@
-#include "body_tracker.hpp"
+#include "ringrelay/relay/body_tracker.hpp"
 
 namespace rr::relay {
 

@@ -7,18 +7,16 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "early_stream.hpp"
-#include "admin.hpp"
-#include "gateway_path.hpp"
-#include "request_log.hpp"
+#include "ringrelay/relay/early_stream.hpp"
+#include "ringrelay/relay/request_log.hpp"
 #include "ringrelay/obs/metrics.hpp"
-#include "head_reader.hpp"
-#include "replies.hpp"
-#include "rewrite.hpp"
+#include "ringrelay/relay/head_reader.hpp"
+#include "ringrelay/relay/replies.hpp"
+#include "ringrelay/relay/rewrite.hpp"
 #include "ringrelay/io/socket_guard.hpp"
 #include "ringrelay/io/tls.hpp"
 #include "ringrelay/obs/log.hpp"
-#include "session.hpp"
+#include "ringrelay/relay/session.hpp"
 
 namespace rr::relay {
 namespace {
@@ -106,7 +104,7 @@ io::Task<bool> handle_request(ClientSession& cs, RequestContext& rc) {
     if (cs.admin) {
         rc.captured.line = shard.buffers().take();
         capture_request_line(rc);
-        co_return co_await serve_admin(cs, rc, *shard.admin());
+        co_return co_await shard.admin()->serve(cs, rc);
     }
     if (is_healthz(rc.head)) {
         rc.captured.line = shard.buffers().take();
@@ -118,8 +116,8 @@ io::Task<bool> handle_request(ClientSession& cs, RequestContext& rc) {
     rc.captured.line = shard.buffers().take();
     rc.captured.fields = shard.buffers().take();
     bool keep_alive;
-    if (ShardGateway* gateway = shard.gateway()) {
-        keep_alive = co_await serve_gateway(cs, rc, *gateway);
+    if (RequestHandler* handler = shard.handler()) {
+        keep_alive = co_await handler->serve(cs, rc);
     } else {
         capture_head(cs, rc, /*strip_client_auth=*/false, /*replace_body=*/false);
         ForwardPlan plan;
@@ -212,7 +210,7 @@ io::Detached run_client_session(Shard& shard, int fd, bool admin) {
     std::unique_ptr<io::TlsSession> tls;
     // The admin listener has its own certificate (--admin-tls-cert), or none.
     const io::TlsServerContext* server_tls =
-        admin ? (shard.admin() != nullptr ? shard.admin()->tls : nullptr) : shard.server_tls();
+        admin ? shard.admin_tls() : shard.server_tls();
     if (server_tls != nullptr) {
         tls = io::TlsSession::server(*server_tls);
         if (!tls) {  // out of memory: refuse this connection rather than serve it in plain

@@ -1,10 +1,10 @@
-#include "early_stream.hpp"
+#include "ringrelay/relay/early_stream.hpp"
 
 #include <cstdio>
 #include <string>
 
-#include "replies.hpp"
-#include "session.hpp"
+#include "ringrelay/relay/replies.hpp"
+#include "ringrelay/relay/session.hpp"
 
 namespace rr::relay {
 

@@ -6,11 +6,11 @@
 #include <cstring>
 #include <string>
 
-#include "body_tracker.hpp"
-#include "early_stream.hpp"
-#include "head_reader.hpp"
-#include "rewrite.hpp"
-#include "session.hpp"
+#include "ringrelay/relay/body_tracker.hpp"
+#include "ringrelay/relay/early_stream.hpp"
+#include "ringrelay/relay/head_reader.hpp"
+#include "ringrelay/relay/rewrite.hpp"
+#include "ringrelay/relay/session.hpp"
 
 namespace rr::relay {
 namespace {

@@ -1,4 +1,4 @@
-#include "replies.hpp"
+#include "ringrelay/relay/replies.hpp"
 
 #include "ringrelay/http.hpp"
 #include "ringrelay/obs/log.hpp"

@@ -1,10 +1,10 @@
-#include "request_log.hpp"
+#include "ringrelay/relay/request_log.hpp"
 
 #include <time.h>
 
 #include "ringrelay/obs/access_log.hpp"
 #include "ringrelay/obs/metrics.hpp"
-#include "session.hpp"
+#include "ringrelay/relay/session.hpp"
 
 namespace rr::relay {
 

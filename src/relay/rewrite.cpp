@@ -1,8 +1,8 @@
-#include "rewrite.hpp"
+#include "ringrelay/relay/rewrite.hpp"
 
 #include <cstring>
 
-#include "session.hpp"
+#include "ringrelay/relay/session.hpp"
 
 namespace rr::relay {
 namespace {

@@ -1,4 +1,4 @@
-#include "shard.hpp"
+#include "ringrelay/relay/shard.hpp"
 
 #include <arpa/inet.h>
 #include <sys/random.h>
@@ -7,11 +7,9 @@
 
 #include <cstring>
 
-#include "gateway_shared.hpp"
 #include "ringrelay/obs/metrics.hpp"
-#include "health_checker.hpp"
 #include "ringrelay/io/task.hpp"
-#include "session.hpp"
+#include "ringrelay/relay/session.hpp"
 
 namespace rr::relay {
 
@@ -30,40 +28,6 @@ void RequestIdGenerator::next(char out[32]) noexcept {
     const std::uint64_t parts[2] = {seed_, z};
     for (int p = 0; p < 2; ++p)
         for (int i = 0; i < 16; ++i) out[p * 16 + i] = hex[(parts[p] >> (60 - 4 * i)) & 15];
-}
-
-void PeerAddress::append_to(std::string& out) const {
-    if (family == AF_INET) {  // by hand: inet_ntop formats IPv4 with sprintf, per request
-        char text[16];
-        char* p = text;
-        for (int i = 0; i < 4; ++i) {
-            unsigned v = bytes[i];
-            if (v >= 100) *p++ = static_cast<char>('0' + v / 100);
-            if (v >= 10) *p++ = static_cast<char>('0' + v / 10 % 10);
-            *p++ = static_cast<char>('0' + v % 10);
-            if (i < 3) *p++ = '.';
-        }
-        out.append(text, static_cast<std::size_t>(p - text));
-        return;
-    }
-    char text[INET6_ADDRSTRLEN] = "unknown";
-    if (family == AF_INET || family == AF_INET6) inet_ntop(family, bytes, text, sizeof text);
-    out.append(text);
-}
-
-PeerAddress PeerAddress::of_socket(int fd) noexcept {
-    PeerAddress p;
-    sockaddr_storage ss{};
-    socklen_t len = sizeof ss;
-    if (getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return p;
-    if (ss.ss_family == AF_INET) {
-        p.family = AF_INET;
-        std::memcpy(p.bytes, &reinterpret_cast<sockaddr_in*>(&ss)->sin_addr, 4);
-    } else if (ss.ss_family == AF_INET6) {
-        p.family = AF_INET6;
-        std::memcpy(p.bytes, &reinterpret_cast<sockaddr_in6*>(&ss)->sin6_addr, 16);
-    }
-    return p;
 }
 
 Shard::Shard(unsigned index, const ServeSettings& settings, const io::LoopOptions& loop_options)
@@ -86,8 +50,6 @@ void Shard::on_upstream_request() noexcept {
 
 void Shard::add_relay_target(const upstream::UpstreamTarget& t) { relay_target_ = pool_.add_target(t); }
 
-void Shard::attach_gateway(GatewayShared& shared) { gateway_ = std::make_unique<ShardGateway>(shared, loop_, pool_); }
-
 void Shard::on_accept(void* ctx, int fd) {
     auto* self = static_cast<Shard*>(ctx);
     run_client_session(*self, fd, /*admin=*/false);  // runs until it first waits
@@ -105,12 +67,7 @@ void Shard::run(int listen_fd) {
         admin_listener_ = std::make_unique<io::Listener>(loop_, admin_fd_, &Shard::on_admin_accept, this);
         admin_listener_->start();
     }
-    if (index_ == 0 && gateway_) {  // one checker serves every shard: the board is shared
-        health_ = std::make_unique<HealthChecker>(*this, *gateway_, [this] {
-            if (draining_) check_drained();
-        });
-        health_->start();
-    }
+    for (ShardService* s : services_) s->start();
     loop_.run();
     // Let cancelled receives and the listener's accept deliver their last CQEs.
     loop_.drain_sockets(2000);
@@ -141,7 +98,7 @@ void Shard::start_drain() {
     draining_ = true;
     if (listener_) listener_->stop();
     if (admin_listener_) admin_listener_->stop();
-    if (health_) health_->stop();
+    for (ShardService* s : services_) s->stop();
     loop_.timers().arm(drain_deadline_, loop_.now_ms() + settings_.drain_timeout_ms);
     check_drained();
 }
@@ -150,7 +107,8 @@ void Shard::start_drain() {
 // each then ends as its coroutine resumes, and its unregister lands here again, O(1)),
 // idle upstream connections are closed, and the loop runs until their last CQEs are in.
 void Shard::check_drained() {
-    if (health_ && !health_->idle()) return;  // it calls back once its probes have ended
+    for (const ShardService* s : services_)
+        if (!s->idle()) return;  // it calls service_idle() once it is
     if (requests_in_flight_ != 0) return;
     if (sessions_ != nullptr) {
         if (!idle_cut_) {

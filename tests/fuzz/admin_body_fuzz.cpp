@@ -14,10 +14,10 @@
 #include <string>
 #include <string_view>
 
-#include "../../src/relay/admin_api.hpp"
+#include "../../src/admin/api.hpp"
 #include "fuzz_check.hpp"
 
-using namespace rr::relay::admin;
+using namespace rr::admin;
 namespace store = rr::store;
 
 namespace {

@@ -1,6 +1,5 @@
-// ServeSettings: every knob of `ringrelay serve`, resolved with the precedence of
-// REFERENCE.md section 2: flag > environment (RINGRELAY_<FLAG_NAME>) > config file
-// (JSON object keyed by flag name) > default.
+// ServeSettings: every knob of `ringrelay serve` (parsed by server/settings.hpp's
+// resolve_settings). The relay reads its timeouts and limits from here.
 #pragma once
 
 #include <cstdint>
@@ -50,13 +49,5 @@ struct ServeSettings {
     bool retry_non_idempotent = false;
     std::uint64_t drain_timeout_ms = 30'000;
 };
-
-// Parses argv (flags of `serve`, argv[0] being "serve"), the environment and the
-// config file. On error returns false and sets error to a one-line message;
-// usage_error tells a bad flag (exit 2) from a runtime problem (exit 1).
-bool resolve_settings(int argc, char** argv, ServeSettings& out, std::string& error, bool& usage_error);
-
-// The --help text of `serve`.
-const char* serve_usage();
 
 }  // namespace rr::relay

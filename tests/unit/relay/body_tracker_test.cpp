@@ -2,7 +2,7 @@
 
 #include <string>
 
-#include "body_tracker.hpp"
+#include "ringrelay/relay/body_tracker.hpp"
 
 using rr::http::BodyKind;
 using rr::relay::BodyTracker;

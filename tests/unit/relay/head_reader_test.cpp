@@ -11,8 +11,8 @@
 #include <string>
 #include <thread>
 
-#include "head_reader.hpp"
-#include "head_scan.hpp"
+#include "ringrelay/relay/head_reader.hpp"
+#include "ringrelay/relay/head_scan.hpp"
 #include "ringrelay/io/loop.hpp"
 #include "support/tcp_pair.hpp"
 

@@ -2,8 +2,8 @@
 
 #include <string>
 
-#include "rewrite.hpp"
-#include "session.hpp"
+#include "ringrelay/relay/rewrite.hpp"
+#include "ringrelay/relay/session.hpp"
 
 using namespace rr;
 using namespace rr::relay;

@@ -1,0 +1,194 @@
+// The request path inside a shard: a client session reads request heads, answers
+// what it can locally, and hands the rest to forward_request(), which relays one
+// exchange to an upstream and streams the answer back.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "ringrelay/relay/inbound.hpp"
+#include "ringrelay/relay/rewrite.hpp"
+#include "ringrelay/http.hpp"
+#include "ringrelay/io/task.hpp"
+#include "ringrelay/obs/metrics.hpp"
+#include "ringrelay/relay/shard.hpp"
+
+namespace rr::relay {
+
+struct ClientSession {
+    ClientSession(Shard& s, io::Socket* sock, PeerAddress p) noexcept : shard(s), socket(sock), peer(p), in(sock) {}
+    Shard& shard;
+    io::Socket* socket;
+    PeerAddress peer;
+    Inbound in;
+
+    bool admin = false;       // accepted on the admin listener: served by serve_admin()
+    // What else to cut when the session must end now (drain timeout): set by the
+    // stage that is waiting (the upstream exchange, a token wait).
+    void (*cut)(void*) = nullptr;
+    void* cut_ctx = nullptr;
+    // The shard's list of live sessions (for drain).
+    ClientSession* prev = nullptr;
+    ClientSession* next = nullptr;
+
+    // Ends the session now: whatever it waits for ends with -ECANCELED. Resumes
+    // nothing by itself (abort and interrupt defer to the loop), so a caller may cut
+    // many sessions in one go.
+    void cut_now() noexcept {
+        socket->abort();
+        if (cut) cut(cut_ctx);
+    }
+};
+
+// What counts as a client that is gone, for StopWhenClientGone.
+enum class ClientGoneAt {
+    // Its EOF. For the waits before anything went upstream (key slot, token): a
+    // client that closes while queued frees its place at once. A FIN cannot tell a
+    // half-close from a full close, and there nothing is lost by cutting.
+    eof,
+    // Its socket failing (reset, error) only. For the upstream exchange: HTTP/1.1
+    // lets a client half-close (shutdown(SHUT_WR)) after its request and still read
+    // the answer, which the upstream may already be working (and billing) on. A
+    // client that closed fully is found out by bytes we send it: its kernel answers
+    // them with RST, which the socket's post-EOF watch (or the next send, failing)
+    // reports. The stage's on_eof hook runs when the EOF is seen, to send such bytes
+    // if none are on their way (the exchange's probe, see exchange.cpp).
+    failure,
+};
+
+// While alive, the waiting stage's `stop(ctx)` runs when the client is gone (see
+// ClientGoneAt) or a drain that timed out cuts the session (cut_now): the upstream
+// exchange aborts its upstream socket, so a stream whose reader is gone stops
+// costing the upstream anything; a key-slot or token wait interrupts itself. If the
+// client is already gone, stop runs at once (and on_eof, if its EOF came already).
+class StopWhenClientGone {
+public:
+    StopWhenClientGone(ClientSession& cs, void (*stop)(void*), void* ctx, ClientGoneAt at = ClientGoneAt::eof,
+                       void (*on_eof)(void*) = nullptr, void* eof_ctx = nullptr) noexcept
+        : cs_(cs), stop_(stop), ctx_(ctx), on_eof_(on_eof), eof_ctx_(eof_ctx), at_(at) {
+        cs.socket->set_on_peer_gone(&StopWhenClientGone::on_news, this);
+        cs.cut = stop;
+        cs.cut_ctx = ctx;
+        on_news(this);
+    }
+    ~StopWhenClientGone() {
+        cs_.socket->set_on_peer_gone(nullptr, nullptr);
+        cs_.cut = nullptr;
+        cs_.cut_ctx = nullptr;
+    }
+    StopWhenClientGone(const StopWhenClientGone&) = delete;
+    StopWhenClientGone& operator=(const StopWhenClientGone&) = delete;
+
+private:
+    bool gone() const noexcept {
+        return cs_.socket->peer_failed() || (at_ == ClientGoneAt::eof && cs_.socket->peer_closed());
+    }
+    static void on_news(void* self) {
+        auto* w = static_cast<StopWhenClientGone*>(self);
+        if (w->gone()) {
+            w->stop_(w->ctx_);
+        } else if (w->on_eof_ != nullptr && w->cs_.socket->peer_closed()) {
+            w->on_eof_(w->eof_ctx_);
+        }
+    }
+    ClientSession& cs_;
+    void (*stop_)(void*);
+    void* ctx_;
+    void (*on_eof_)(void*);
+    void* eof_ctx_;
+    ClientGoneAt at_;
+};
+
+// One request in flight: its parsed head (views into the session's inbound bytes,
+// valid until the head is consumed), the owned facts that outlive it, and what the
+// access log will need.
+struct RequestContext {
+    http::RequestHead head;
+    char id_storage[128];
+    std::string_view request_id;
+    std::uint64_t start_ms = 0;
+    std::uint64_t start_ns = 0;  // monotonic, for the logged latency
+
+    // Copied from the head before it is consumed.
+    CapturedRequest captured;
+    http::BodyKind body_kind = http::BodyKind::none;
+    std::uint64_t content_length = 0;
+    int version_minor = 1;
+    bool keep_alive = true;
+    bool expect_continue = false;
+    bool is_head = false;
+    bool idempotent = false;  // GET, HEAD, PUT, DELETE, OPTIONS (RFC 9110 9.2.2): safe to send again
+    bool head_consumed = false;
+
+    int status = 0;                // what the client got
+    std::string_view error_code;   // gateway-made errors only
+    std::uint64_t bytes_in = 0;
+    std::uint64_t bytes_out = 0;
+    bool response_started = false;  // a byte of the response reached the client
+    bool stream_started = false;    // an early SSE head went out (see early_stream.hpp)
+    bool upstream_body_sent = false;  // the upstream's answer began to reach the client
+
+    // Set by the gateway: sees the response body pass (token usage); may be null.
+    void (*body_tap)(void*, std::string_view) = nullptr;
+    // Set with body_tap, may be null: called (with body_tap_ctx) once the upstream's
+    // body is complete and before its last bytes go to the client, so what the tap
+    // counted is accounted before the client can send its next request.
+    void (*body_end)(void*) = nullptr;
+    void* body_tap_ctx = nullptr;
+    int upstream_status = 0;
+    std::uint64_t upstream_ms = 0;  // from sending the request to the end of the response
+    std::uint64_t queue_ms = 0;     // waiting for the key slot and the token
+    // For the access log (gateway mode).
+    std::string api_key_id;
+    std::string channel_id;
+    std::string model;
+    bool stream = false;
+};
+
+// Where and how to forward: set by the routing stage (relay mode: the one
+// upstream; gateway mode: the picked channel with its credential).
+struct ForwardPlan {
+    std::uint32_t target = 0;
+    std::string_view extra_headers;  // complete "Name: value\r\n" lines to add
+    bool has_body_override = false;  // the body was read and (maybe) rewritten
+    std::string_view body_override;
+    // May the caller try another upstream? Then a failure the upstream provably did
+    // not act on (failed connect, request not accepted, its own 429/503) is handed
+    // back (nothing sent to the client) instead of answered; for an idempotent method
+    // or with --retry-non-idempotent also a reset, timeout, other 5xx or cut-short answer.
+    bool retry_allowed = false;
+    std::uint64_t upstream_timeout_ms = 0;  // 0: the --upstream-timeout setting
+};
+
+struct ForwardOutcome {
+    enum Kind {
+        answered,  // the client got a response (the upstream's, or our error)
+        retry,     // nothing reached the client; another upstream may be tried
+    } kind = answered;
+    bool keep_alive = false;  // answered: may the connection carry another request
+    int upstream_status = 0;  // retry: the upstream's status, 0 if it never answered
+    int status = 0;           // retry: the error we would answer with (502/504)
+    std::string_view code;    // retry: its code
+    std::string message;      // retry: what failed
+    obs::ReplayReason replay_reason = obs::ReplayReason::upstream_failed;  // retry: why another may be tried
+};
+
+// Fills rc's owned facts and rc.captured from rc.head (call before consuming it).
+void capture_head(ClientSession& cs, RequestContext& rc, bool strip_client_auth, bool replace_body);
+// Consumes the parsed head from the client's bytes (once).
+void consume_head(ClientSession& cs, RequestContext& rc) noexcept;
+
+// Relays the request and its response. rc must be captured; the head is consumed
+// here if it was not yet; with plan.has_body_override the body has been read.
+io::Task<ForwardOutcome> forward_request(ClientSession& cs, RequestContext& rc, const ForwardPlan& plan);
+
+// Sends a response the gateway makes itself (JSON error body, X-Ringrelay-Error,
+// plus extra_headers lines such as Retry-After). Returns whether the connection
+// may stay open.
+io::Task<bool> send_error(ClientSession& cs, RequestContext& rc, int status, std::string_view code,
+                          std::string_view message, bool keep_alive, std::string_view extra_headers = {});
+
+io::Detached run_client_session(Shard& shard, int fd, bool admin);
+
+}  // namespace rr::relay
