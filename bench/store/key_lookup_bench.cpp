@@ -131,17 +131,17 @@ Summary time_lookups(rr::store::Reader& reader, const std::vector<rr::store::Sha
     std::vector<std::uint32_t> picks(lookups);
     for (auto& p : picks) p = static_cast<std::uint32_t>(rng() % pool.size());
     std::size_t ok = 0;
-    for (std::uint32_t i : picks) ok += rr::store::classify(reader.find_key(pool[i]), now) == rr::store::KeyStatus::ok;
+    for (std::uint32_t i : picks) ok += rr::store::classify(reader.find_key(pool[i]), now) == rr::store::KeyStanding::ok;
     std::vector<std::int64_t> ns(lookups);
     for (std::size_t n = 0; n < lookups; ++n) {
         auto t0 = Clock::now();
         auto status = rr::store::classify(reader.find_key(pool[picks[n]]), now);
         auto t1 = Clock::now();
-        ok += status == rr::store::KeyStatus::ok;
+        ok += status == rr::store::KeyStanding::ok;
         ns[n] = std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count();
     }
     auto b0 = Clock::now();
-    for (std::uint32_t i : picks) ok += rr::store::classify(reader.find_key(pool[i]), now) == rr::store::KeyStatus::ok;
+    for (std::uint32_t i : picks) ok += rr::store::classify(reader.find_key(pool[i]), now) == rr::store::KeyStanding::ok;
     double batch = std::chrono::duration<double, std::nano>(Clock::now() - b0).count() / static_cast<double>(lookups);
     if (ok != 3 * lookups) {
         std::fprintf(stderr, "store-key-lookup-bench: %zu lookups failed\n", 3 * lookups - ok);

@@ -6,7 +6,7 @@
 
 #include "api.hpp"
 #include "ringrelay/io/blocking_worker.hpp"
-#include "ringrelay/relay/body_tracker.hpp"
+#include "ringrelay/relay/whole_body.hpp"
 #include "ringrelay/relay/replies.hpp"
 #include "ringrelay/relay/session.hpp"
 
@@ -14,7 +14,6 @@ namespace rr::admin {
 
 // Here the admin API meets relay's session: reading the body, sending the reply.
 using relay::append_json_response;
-using relay::BodyTracker;
 using relay::Shard;
 namespace {
 
@@ -49,41 +48,6 @@ std::optional<Reply> refusal(const Route& route, AdminContext& admin, std::strin
     return std::nullopt;
 }
 
-enum class BodyEnd { complete, refused, client_gone };
-
-// Reads the whole request body into body; on refused, why says what to answer.
-io::Task<BodyEnd> read_admin_body(ClientSession& cs, RequestContext& rc, std::string& body, Reply& why) {
-    io::Loop& loop = cs.shard.loop();
-    const std::uint64_t idle_ms = cs.shard.settings().header_timeout_ms;
-    if (rc.body_kind == http::BodyKind::content_length && rc.content_length > kMaxAdminBody) {
-        why = Reply::error(413, "body_too_large", "admin request bodies are limited to 1 MiB");
-        co_return BodyEnd::refused;
-    }
-    BodyTracker tracker(rc.body_kind, rc.content_length, kMaxAdminBody);
-    if (!tracker.done() && rc.expect_continue && cs.in.empty() &&
-        co_await cs.socket->send("HTTP/1.1 100 Continue\r\n\r\n", loop.now_ms() + idle_ms) < 0)
-        co_return BodyEnd::client_gone;
-    while (!tracker.done()) {
-        if (cs.in.empty()) {
-            const int r = co_await cs.socket->readable(loop.now_ms() + idle_ms);
-            if (r == -ETIMEDOUT) {
-                why = Reply::error(408, "request_timeout", "request body not received in time");
-                co_return BodyEnd::refused;
-            }
-            if (r != io::Socket::kData) co_return BodyEnd::client_gone;
-        }
-        const std::size_t n = tracker.measure(cs.in.peek(), &body);
-        if (const http::Error e = tracker.error(); e != http::Error::none) {
-            const std::string_view code = e == http::Error::body_too_large ? "body_too_large" : "bad_request";
-            why = Reply::error(http::status_for(e), code, std::string(http::message_for(e)));
-            co_return BodyEnd::refused;
-        }
-        cs.in.consume(n);
-        rc.bytes_in += n;
-    }
-    co_return BodyEnd::complete;
-}
-
 // Runs the handler: at once, or on the worker (LMDB), resumed here on the shard.
 io::Task<Reply> run_handler(ClientSession& cs, AdminContext& admin, const Request& req) {
     Action action = plan_admin(req, admin);
@@ -111,10 +75,7 @@ io::Task<bool> send_reply(ClientSession& cs, RequestContext& rc, const Reply& re
     }
     if (rc.is_head) out.resize(out.size() - reply.body.size());
     rc.status = reply.status;
-    const int s = co_await cs.socket->send(out, shard.loop().now_ms() + shard.settings().stream_idle_timeout_ms);
-    rc.bytes_out += out.size();
-    shard.buffers().give(std::move(out));
-    co_return keep_alive && s == 0;
+    co_return co_await send_response(cs, rc, out, keep_alive);
 }
 
 }  // namespace
@@ -137,10 +98,14 @@ io::Task<bool> serve_admin(ClientSession& cs, RequestContext& rc, AdminContext& 
     if (refused) {
         reply = std::move(*refused);
     } else {
-        const BodyEnd end = co_await read_admin_body(cs, rc, req.body, reply);
-        if (end == BodyEnd::client_gone) co_return false;
-        body_read = end == BodyEnd::complete;
+        // Bodies wait no longer than heads do: the admin API is no streaming client.
+        const relay::WholeBodyLimits limits{kMaxAdminBody, cs.shard.settings().header_timeout_ms,
+                                            "admin request bodies are limited to 1 MiB"};
+        const relay::WholeBody body = co_await relay::read_whole_body(cs, rc, limits, req.body);
+        if (body.kind == relay::WholeBody::client_gone) co_return false;
+        body_read = body.kind == relay::WholeBody::complete;
         if (body_read) reply = co_await run_handler(cs, admin, req);
+        else reply = Reply::error(body.status, body.code, body.message);
     }
     co_return co_await send_reply(cs, rc, reply, rc.keep_alive && body_read);
 }

@@ -55,15 +55,9 @@ bool is_healthz(const http::RequestHead& h) noexcept {
 }
 
 io::Task<bool> serve_local(ClientSession& cs, RequestContext& rc) {
-    const bool keep = rc.head.keep_alive && rc.head.body == http::BodyKind::none && !cs.shard.draining();
+    const bool keep = rc.head.keep_alive && rc.head.body == http::BodyKind::none;
     consume_head(cs, rc);
-    std::string out = cs.shard.buffers().take();
-    append_json_response(out, 200, "{\"status\":\"ok\"}", rc.request_id, keep);
-    rc.status = 200;
-    const int s = co_await cs.socket->send(out, cs.shard.loop().now_ms() + cs.shard.settings().stream_idle_timeout_ms);
-    rc.bytes_out += out.size();
-    cs.shard.buffers().give(std::move(out));
-    co_return keep && s == 0;
+    co_return co_await send_json(cs, rc, 200, "{\"status\":\"ok\"}", keep);
 }
 
 // Reads one request head and routes the request. Returns whether the
@@ -184,6 +178,19 @@ io::Task<bool> send_error(ClientSession& cs, RequestContext& rc, int status, std
     append_error_response(out, status, code, message, rc.request_id, keep_alive, extra_headers);
     rc.status = status;
     rc.error_code = code;
+    co_return co_await send_response(cs, rc, out, keep_alive);
+}
+
+io::Task<bool> send_json(ClientSession& cs, RequestContext& rc, int status, std::string_view body, bool keep_alive) {
+    keep_alive = keep_alive && !cs.shard.draining();
+    std::string out = cs.shard.buffers().take();
+    append_json_response(out, status, body, rc.request_id, keep_alive);
+    rc.status = status;
+    co_return co_await send_response(cs, rc, out, keep_alive);
+}
+
+io::Task<bool> send_response(ClientSession& cs, RequestContext& rc, std::string& out, bool keep_alive) {
+    Shard& shard = cs.shard;
     const int s = co_await cs.socket->send(out, shard.loop().now_ms() + shard.settings().stream_idle_timeout_ms);
     rc.bytes_out += out.size();
     shard.buffers().give(std::move(out));

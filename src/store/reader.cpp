@@ -30,23 +30,23 @@ std::size_t route_key(std::string_view group, std::string_view model, char (&buf
 
 }  // namespace
 
-std::string_view to_string(KeyStatus s) noexcept {
+std::string_view to_string(KeyStanding s) noexcept {
     switch (s) {
-        case KeyStatus::ok: return "ok";
-        case KeyStatus::unknown: return "unknown";
-        case KeyStatus::revoked: return "revoked";
-        case KeyStatus::expired: return "expired";
-        case KeyStatus::rotated_past_grace: return "rotated_past_grace";
+        case KeyStanding::ok: return "ok";
+        case KeyStanding::unknown: return "unknown";
+        case KeyStanding::revoked: return "revoked";
+        case KeyStanding::expired: return "expired";
+        case KeyStanding::rotated_past_grace: return "rotated_past_grace";
     }
     return "unknown";
 }
 
-KeyStatus classify(const KeyMatch& match, std::int64_t now_ms) noexcept {
-    if (!match.key.valid()) return KeyStatus::unknown;
-    if (match.key.revoked()) return KeyStatus::revoked;
-    if (match.via_previous_secret && now_ms >= match.grace_until_ms) return KeyStatus::rotated_past_grace;
-    if (match.key.expired_at(now_ms)) return KeyStatus::expired;
-    return KeyStatus::ok;
+KeyStanding classify(const KeyMatch& match, std::int64_t now_ms) noexcept {
+    if (!match.key.valid()) return KeyStanding::unknown;
+    if (match.key.revoked()) return KeyStanding::revoked;
+    if (match.via_previous_secret && now_ms >= match.grace_until_ms) return KeyStanding::rotated_past_grace;
+    if (match.key.expired_at(now_ms)) return KeyStanding::expired;
+    return KeyStanding::ok;
 }
 
 Reader::Reader(Env& env) : env_(env) {

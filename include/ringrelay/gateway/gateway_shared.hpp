@@ -62,8 +62,8 @@ public:
     ShardGateway(GatewayShared& shared, io::Loop& loop, upstream::UpstreamPool& pool)
         : shared_(shared), reader_(*shared.env), targets_(loop, pool, shared.resolver) {}
 
-    // The gateway's request path (request_path.cpp): route, auth, block list, limits,
-    // body, key slot, channel, token, relay, record. Returns whether the connection
+    // The gateway's request path (src/gateway/path/): route, block list, key, limits,
+    // body, key slot, token, channel, relay, record. Returns whether the connection
     // may carry another request.
     io::Task<bool> serve(relay::ClientSession& cs, relay::RequestContext& rc) override;
 

@@ -189,6 +189,14 @@ io::Task<ForwardOutcome> forward_request(ClientSession& cs, RequestContext& rc, 
 io::Task<bool> send_error(ClientSession& cs, RequestContext& rc, int status, std::string_view code,
                           std::string_view message, bool keep_alive, std::string_view extra_headers = {});
 
+// Sends a response the shard built itself in out (taken from shard.buffers(), given
+// back here) and counts its bytes in rc. Returns keep_alive if the send went through.
+io::Task<bool> send_response(ClientSession& cs, RequestContext& rc, std::string& out, bool keep_alive);
+
+// Sends a JSON response (200 /healthz, /readyz, /v1/models, the admin API's answers).
+// With the draining shard it closes the connection. Returns whether it may go on.
+io::Task<bool> send_json(ClientSession& cs, RequestContext& rc, int status, std::string_view body, bool keep_alive);
+
 io::Detached run_client_session(Shard& shard, int fd, bool admin);
 
 }  // namespace rr::relay

@@ -35,14 +35,14 @@ struct MDB_cursor;
 namespace rr::store {
 
 // What the server tells a client about the key it presented.
-enum class KeyStatus : std::uint8_t {
+enum class KeyStanding : std::uint8_t {
     ok,
     unknown,             // no such secret: invalid_api_key
     revoked,             // key_revoked
     expired,             // past expires_at: key_expired
     rotated_past_grace,  // an old secret after its rotation grace ended: key_expired
 };
-std::string_view to_string(KeyStatus s) noexcept;
+std::string_view to_string(KeyStanding s) noexcept;
 
 // The result of looking a secret's hash up.
 struct KeyMatch {
@@ -52,7 +52,7 @@ struct KeyMatch {
 };
 
 // Classifies a match at `now_ms`. Order: unknown, revoked, rotated_past_grace, expired.
-KeyStatus classify(const KeyMatch& match, std::int64_t now_ms) noexcept;
+KeyStanding classify(const KeyMatch& match, std::int64_t now_ms) noexcept;
 
 class Reader {
 public:

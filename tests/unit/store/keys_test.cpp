@@ -21,7 +21,7 @@ NewKey create(Fixture& f, const KeySpec& spec) {
     return k;
 }
 
-KeyStatus status_of(Fixture& f, const std::string& secret, std::int64_t at) {
+KeyStanding status_of(Fixture& f, const std::string& secret, std::int64_t at) {
     Reader r(*f.env);
     REQUIRE(r.renew().ok());
     return classify(r.find_key(hash_secret(secret)), at);
@@ -66,7 +66,7 @@ TEST_CASE("a created key is found by the hash of its secret, with every field") 
     CHECK(m.key.quota() == 5000);
     CHECK(m.key.created_at_ms() == f.now);
     CHECK(m.key.hash() == hash_secret(k.secret));
-    CHECK(classify(m, f.now) == KeyStatus::ok);
+    CHECK(classify(m, f.now) == KeyStanding::ok);
     CHECK(r.key_by_id(k.id).valid());
     CHECK(r.key_by_id(k.id).name() == "ci");
 }
@@ -91,11 +91,11 @@ TEST_CASE("defaults: group default, every model, one slot, no wait, no limits, n
 TEST_CASE("an unknown secret, or an unknown id, is unknown") {
     Fixture f;
     create(f, key_spec("a"));
-    CHECK(status_of(f, rr::cat("rr-", std::string(40, 'x')), f.now) == KeyStatus::unknown);
+    CHECK(status_of(f, rr::cat("rr-", std::string(40, 'x')), f.now) == KeyStanding::unknown);
     Reader r(*f.env);
     REQUIRE(r.renew().ok());
     CHECK_FALSE(r.key_by_id("k_doesnotexist").valid());
-    CHECK(to_string(KeyStatus::unknown) == "unknown");
+    CHECK(to_string(KeyStanding::unknown) == "unknown");
 }
 
 TEST_CASE("a key with an invalid spec is not created and nothing is written") {
@@ -115,7 +115,7 @@ TEST_CASE("a revoked key reads revoked from the next snapshot on, and unrevoke r
     Fixture f;
     NewKey k = create(f, key_spec("r"));
     REQUIRE(revoke_key(*f.env, k.id, "leaked", f.now + 5).ok());
-    CHECK(status_of(f, k.secret, f.now + 6) == KeyStatus::revoked);
+    CHECK(status_of(f, k.secret, f.now + 6) == KeyStanding::revoked);
     {
         Reader r(*f.env);
         REQUIRE(r.renew().ok());
@@ -133,7 +133,7 @@ TEST_CASE("a revoked key reads revoked from the next snapshot on, and unrevoke r
         CHECK(r.key_by_id(k.id).revoke_reason() == "leaked");
     }
     REQUIRE(unrevoke_key(*f.env, k.id, f.now + 10).ok());
-    CHECK(status_of(f, k.secret, f.now + 11) == KeyStatus::ok);
+    CHECK(status_of(f, k.secret, f.now + 11) == KeyStanding::ok);
     Reader r(*f.env);
     REQUIRE(r.renew().ok());
     CHECK(r.key_by_id(k.id).revoke_reason().empty());
@@ -145,9 +145,9 @@ TEST_CASE("a key expires at its expiry time, not a millisecond before") {
     KeySpec spec = key_spec("e");
     spec.expires_at_ms = f.now + 1000;
     NewKey k = create(f, spec);
-    CHECK(status_of(f, k.secret, f.now) == KeyStatus::ok);
-    CHECK(status_of(f, k.secret, f.now + 999) == KeyStatus::ok);
-    CHECK(status_of(f, k.secret, f.now + 1000) == KeyStatus::expired);
+    CHECK(status_of(f, k.secret, f.now) == KeyStanding::ok);
+    CHECK(status_of(f, k.secret, f.now + 999) == KeyStanding::ok);
+    CHECK(status_of(f, k.secret, f.now + 1000) == KeyStanding::expired);
 }
 
 TEST_CASE("revoked wins over expired") {
@@ -156,7 +156,7 @@ TEST_CASE("revoked wins over expired") {
     spec.expires_at_ms = f.now + 1;
     NewKey k = create(f, spec);
     REQUIRE(revoke_key(*f.env, k.id, "", f.now).ok());
-    CHECK(status_of(f, k.secret, f.now + 100) == KeyStatus::revoked);
+    CHECK(status_of(f, k.secret, f.now + 100) == KeyStanding::revoked);
 }
 
 TEST_CASE("after a rotation the old secret works until the grace ends, then reads rotated_past_grace") {
@@ -174,13 +174,13 @@ TEST_CASE("after a rotation the old secret works until the grace ends, then read
     CHECK(old.via_previous_secret);
     CHECK(old.grace_until_ms == f.now + 60'000);
     CHECK(old.key.id() == k.id);
-    CHECK(classify(old, f.now + 59'999) == KeyStatus::ok);
-    CHECK(classify(old, f.now + 60'000) == KeyStatus::rotated_past_grace);
+    CHECK(classify(old, f.now + 59'999) == KeyStanding::ok);
+    CHECK(classify(old, f.now + 60'000) == KeyStanding::rotated_past_grace);
 
     KeyMatch now = r.find_key(hash_secret(fresh));
     REQUIRE(now.key.valid());
     CHECK_FALSE(now.via_previous_secret);
-    CHECK(classify(now, f.now + 10'000'000) == KeyStatus::ok);
+    CHECK(classify(now, f.now + 10'000'000) == KeyStanding::ok);
     CHECK(r.key_by_id(k.id).hash() == hash_secret(fresh));
     CHECK(r.key_by_id(k.id).has_previous());
     CHECK(r.key_by_id(k.id).previous_hash() == hash_secret(k.secret));
@@ -192,13 +192,13 @@ TEST_CASE("a rotation with no grace stops the old secret at once; a revoke reach
     NewKey k = create(f, key_spec("rot0"));
     std::string fresh;
     REQUIRE(rotate_key(*f.env, k.id, 0, f.now, fresh).ok());
-    CHECK(status_of(f, k.secret, f.now) == KeyStatus::rotated_past_grace);
+    CHECK(status_of(f, k.secret, f.now) == KeyStanding::rotated_past_grace);
     std::string third;
     REQUIRE(rotate_key(*f.env, k.id, 3'600'000, f.now, third).ok());
-    CHECK(status_of(f, fresh, f.now + 1) == KeyStatus::ok);
+    CHECK(status_of(f, fresh, f.now + 1) == KeyStanding::ok);
     REQUIRE(revoke_key(*f.env, k.id, "gone", f.now + 2).ok());
-    CHECK(status_of(f, fresh, f.now + 3) == KeyStatus::revoked);
-    CHECK(status_of(f, third, f.now + 3) == KeyStatus::revoked);
+    CHECK(status_of(f, fresh, f.now + 3) == KeyStanding::revoked);
+    CHECK(status_of(f, third, f.now + 3) == KeyStanding::revoked);
 }
 
 TEST_CASE("secrets rotated out earlier keep their own grace deadlines") {
@@ -208,10 +208,10 @@ TEST_CASE("secrets rotated out earlier keep their own grace deadlines") {
     std::string third;
     REQUIRE(rotate_key(*f.env, k.id, 100'000, f.now, second).ok());
     REQUIRE(rotate_key(*f.env, k.id, 10'000, f.now + 1'000, third).ok());
-    CHECK(status_of(f, k.secret, f.now + 50'000) == KeyStatus::ok);                // first grace: until +100s
-    CHECK(status_of(f, second, f.now + 50'000) == KeyStatus::rotated_past_grace);  // second: until +11s
-    CHECK(status_of(f, k.secret, f.now + 100'000) == KeyStatus::rotated_past_grace);
-    CHECK(status_of(f, third, f.now + 1'000'000) == KeyStatus::ok);
+    CHECK(status_of(f, k.secret, f.now + 50'000) == KeyStanding::ok);                // first grace: until +100s
+    CHECK(status_of(f, second, f.now + 50'000) == KeyStanding::rotated_past_grace);  // second: until +11s
+    CHECK(status_of(f, k.secret, f.now + 100'000) == KeyStanding::rotated_past_grace);
+    CHECK(status_of(f, third, f.now + 1'000'000) == KeyStanding::ok);
 }
 
 TEST_CASE("rotate refuses a negative or over-long grace and an unknown id") {
@@ -222,7 +222,7 @@ TEST_CASE("rotate refuses a negative or over-long grace and an unknown id") {
     CHECK(rotate_key(*f.env, k.id, 366LL * 86'400'000, f.now, s).code == Errc::invalid);
     CHECK(rotate_key(*f.env, "k_missing", 0, f.now, s).code == Errc::not_found);
     CHECK(s.empty());
-    CHECK(status_of(f, k.secret, f.now) == KeyStatus::ok);
+    CHECK(status_of(f, k.secret, f.now) == KeyStanding::ok);
 }
 
 TEST_CASE("update changes only the patched fields; a bad patch changes nothing") {
@@ -349,7 +349,7 @@ TEST_CASE("create_key in a caller's transaction (bulk) and a duplicate secret") 
     std::string secret = rr::cat("rr-", std::string(40, 'A'));
     std::string id;
     REQUIRE(f.env->write([&](WriteTxn& txn) { return create_key(txn, key_spec("bulk"), secret, id); }, f.now).ok());
-    CHECK(status_of(f, secret, f.now) == KeyStatus::ok);
+    CHECK(status_of(f, secret, f.now) == KeyStanding::ok);
     std::string id2;
     Status dup = f.env->write([&](WriteTxn& txn) { return create_key(txn, key_spec("dup"), secret, id2); }, f.now);
     CHECK(dup.code == Errc::invalid);

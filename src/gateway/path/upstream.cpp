@@ -1,0 +1,148 @@
+// Stage 8, relay_upstream: the global token, then for each attempt a channel, its
+// credential and model, and relay's forward_request(); while nothing reached the
+// client, a failed attempt goes to another channel (the one retry loop of the path).
+// The response's token usage feeds TPM and quota (record).
+#include <string>
+#include <vector>
+
+#include "path.hpp"
+#include "ringrelay/common.hpp"
+#include "ringrelay/gateway/usage_tap.hpp"
+#include "ringrelay/relay/request_log.hpp"
+
+namespace rr::gateway {
+namespace {
+
+// One relayed request's token usage: the tap reads it from the response body, and
+// record() files it with the rate limits once. The exchange calls record() as soon as
+// the upstream's body is complete, before its last bytes reach the client: a client
+// that sends its next request the moment it has the answer (possibly to another
+// shard) must find these tokens counted against its quota and TPM.
+struct UsageCount {
+    UsageTap tap;
+    GatewayRequest& req;
+    bool recorded = false;
+
+    explicit UsageCount(GatewayRequest& r) : tap(r.fields.stream), req(r) {}
+
+    void record() noexcept {
+        if (recorded) return;
+        recorded = true;
+        const TokenUsage usage = tap.result();
+        const std::uint64_t tokens =
+            usage.total_tokens ? usage.total_tokens : usage.prompt_tokens + usage.completion_tokens;
+        req.sg.shared().limits.record_usage(req.key.key_hash, req.key.id, 1, tokens, now_unix_ms());
+        req.key_slot.reset();  // freed with the count: the client may ask again at once
+    }
+};
+
+// The forward of one attempt on the chosen channel.
+relay::ForwardPlan plan_for(GatewayRequest& req, ChannelChoice& ch, const upstream::TargetRef& target,
+                            std::string& mapped_body) {
+    relay::RequestContext& rc = req.rc;
+    const bool rewrite = ch.upstream_model != req.fields.model;
+    if (rewrite) {
+        mapped_body = req.body;
+        rewrite_model(mapped_body, req.fields, ch.upstream_model);
+    }
+    // The client's billing headers reach only a channel that lets them pass: they
+    // choose what the channel's account is billed for.
+    if (ch.pass_headers & store::kPassOpenAIOrganization) ch.credential_header.append(rc.captured.openai_organization);
+    if (ch.pass_headers & store::kPassOpenAIProject) ch.credential_header.append(rc.captured.openai_project);
+    relay::ForwardPlan plan;
+    plan.target = target.id();
+    plan.extra_headers = ch.credential_header;
+    plan.has_body_override = true;
+    plan.body_override = rewrite ? std::string_view(mapped_body) : std::string_view(req.body);
+    plan.upstream_timeout_ms = ch.timeout_ms;
+    return plan;
+}
+
+// What the channel board learns from an answered attempt.
+void record_answer(const relay::RequestContext& rc, ChannelBoard::State& state) {
+    const bool failed = !rc.error_code.empty() || rc.status >= 500 || rc.status == 429;
+    if (failed) ChannelBoard::record_failure(state, now_unix_ms());
+    else if (rc.status != 499) ChannelBoard::record_success(state);
+}
+
+// Attempts until one is answered or none is left; a failure to hand back becomes
+// the rejection (502/504 with the last attempt's reason).
+io::Task<Outcome> try_channels(GatewayRequest& req) {
+    relay::Shard& shard = req.shard;
+    const std::uint32_t retries = shard.settings().retries;
+    std::vector<std::string> tried;
+    relay::ForwardOutcome last;
+    for (std::uint32_t attempt = 0; attempt <= retries; ++attempt) {
+        Pick pick = pick_channel_for(req, tried);
+        if (pick.kind != Pick::chosen) {
+            if (attempt == 0) co_return refuse_pick(pick.kind, req.fields.model);
+            break;  // answer the last failure below
+        }
+        ChannelChoice& ch = pick.channel;
+        upstream::TargetRef target;  // keeps the target (and its id) alive until forwarded
+        std::string error;
+        bool resolved = req.sg.targets().known_target(ch.id, ch.updated_at_ms, target);
+        if (!resolved) resolved = co_await req.sg.targets().target_for(ch.id, ch.updated_at_ms, ch.base_url, target, error);
+        if (!resolved) {
+            ChannelBoard::record_failure(*ch.state, now_unix_ms());
+            tried.push_back(ch.id);
+            last = relay::ForwardOutcome{relay::ForwardOutcome::retry, false, 0, 502, "upstream_error", error};
+            last.replay_reason = obs::ReplayReason::connect_failed;  // nothing was sent
+            continue;
+        }
+        std::string mapped_body;
+        relay::ForwardPlan plan = plan_for(req, ch, target, mapped_body);
+        plan.retry_allowed = attempt < retries && pick.others_usable;
+        req.rc.channel_id = ch.id;
+        if (attempt > 0)  // the request goes out again, on another channel
+            if (obs::ShardMetrics* m = shard.obs().metrics) m->count_upstream_replay(last.replay_reason);
+        last = co_await relay::forward_request(req.cs, req.rc, plan);
+        if (last.kind == relay::ForwardOutcome::answered) {
+            record_answer(req.rc, *ch.state);
+            co_return Outcome::finished(last.keep_alive);
+        }
+        ChannelBoard::record_failure(*ch.state, now_unix_ms());
+        tried.push_back(ch.id);
+        ++shard.counters().upstream_retries;
+    }
+    std::string message = last.message.empty() ? std::string("upstream failed") : std::move(last.message);
+    co_return Outcome::rejected(last.status ? last.status : 502,
+                                last.code.empty() ? std::string_view("upstream_error") : last.code, std::move(message));
+}
+
+}  // namespace
+
+io::Task<Outcome> relay_upstream(GatewayRequest& req) {
+    relay::RequestContext& rc = req.rc;
+    UsageCount count(req);
+    rc.body_tap = [](void* c, std::string_view bytes) { static_cast<UsageCount*>(c)->tap.feed(bytes); };
+    rc.body_end = [](void* c) { static_cast<UsageCount*>(c)->record(); };
+    rc.body_tap_ctx = &count;
+    Outcome outcome;
+    {
+        // The global token before any channel slot: a request waiting for it holds no
+        // channel's max_concurrency (a queue of them would turn newcomers away with 503
+        // no_available_channel for up to the queue timeout), and the channel is picked
+        // with the token in hand, so the pick is fresh.
+        TokenPool& tokens = req.sg.shared().tokens;
+        GrantWait gw(req.shard.loop());
+        TokenWaiter waiter(&GrantWait::on_grant, &gw);
+        const TokenStatus status = tokens.acquire(waiter);
+        if (status == TokenStatus::granted) req.token = TokenGuard(tokens);  // the usual case
+        else outcome = co_await wait_for_token(req, status, waiter, gw);
+    }
+    if (outcome.goes_on()) outcome = co_await try_channels(req);
+    rc.body_tap = nullptr;
+    rc.body_end = nullptr;
+    // Back in the order they were taken, the other way round.
+    req.token.reset();
+    req.key_slot.reset();
+    log_debug_event(req.shard.obs(), relay::DebugEvent::key_released, rc,
+                    req.sg.shared().keys.in_flight(req.key.key_hash));
+    // A body that never completed (cut short, or ended by the upstream's close) is
+    // counted now, with what the tap saw of it.
+    if (rc.upstream_status != 0) count.record();
+    co_return outcome;
+}
+
+}  // namespace rr::gateway
