@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "ringrelay/common.hpp"
 #include "ringrelay/io/listener.hpp"
 #include "ringrelay/io/tls.hpp"
 #include "ringrelay/obs/log.hpp"
@@ -233,21 +234,13 @@ void flush_usage(gateway::GatewayShared* gateway) {
     std::vector<store::UsageDelta> deltas;
     deltas.reserve(pending.size());
     for (const gateway::PendingUsage& p : pending) deltas.push_back({p.key_id, p.requests, p.tokens});
-    timespec ts{};
-    clock_gettime(CLOCK_REALTIME, &ts);
-    const std::int64_t now = std::int64_t(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+    const std::int64_t now = now_unix_ms();
     const store::Status s = store::add_usage(*gateway->env, deltas, now);
     if (!s.ok()) {
         gateway->limits.restore_pending(pending, now);
         obs::log(obs::Level::warn, "usage flush failed; will retry", {{"error", s.message}});
     }
     gateway->limits.purge_idle(now);
-}
-
-std::int64_t wall_clock_ms() noexcept {
-    timespec ts{};
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return std::int64_t(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
 }
 
 // SIGUSR1 (logrotate): both the access log and the server's own log lines move to
@@ -361,7 +354,7 @@ int serve_main(int argc, char** argv) {
         g.upstream_tokens_in_use = gateway->tokens.in_use();
         g.upstream_queue_depth = gateway->tokens.queue_depth();
         g.keys_in_flight = static_cast<double>(gateway->keys.total_in_flight());
-        const std::int64_t now = wall_clock_ms();
+        const std::int64_t now = now_unix_ms();
         gateway->channels.for_each([&](const gateway::ChannelBoard::State& c) {
             const bool open = gateway::ChannelBoard::circuit_open(c, now);
             g.channels.push_back({c.id, !open, open});
