@@ -81,7 +81,7 @@ struct alignas(64) KeySlots::Stripe {
 
     Entry& entry_for(std::uint64_t key) {
         Entry* e = map.find(key);
-        return e != nullptr ? *e : map.insert(Entry{.key = key, .epoch = next_epoch++});
+        return e != nullptr ? *e : map.insert(key, [this](Entry& fresh) { fresh.epoch = next_epoch++; });
     }
 
     void take_slot(Entry& e, std::uint32_t n = 1) noexcept {

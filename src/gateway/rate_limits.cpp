@@ -44,7 +44,7 @@ struct Entry {
     std::array<std::uint64_t, kSlots> slots{};
     std::uint64_t pending_requests = 0;
     std::uint64_t pending_tokens = 0;
-    std::string key_id{};  // {}: lets Entry{.key, .used} leave it out under -Wextra
+    std::string key_id;
 
     bool in_use() const noexcept { return used; }
     bool has_pending() const noexcept { return pending_requests != 0 || pending_tokens != 0; }
@@ -147,7 +147,7 @@ struct alignas(64) RateLimits::Stripe {
     Entry& touch(std::uint64_t key, std::int64_t& now_ms) {
         Entry* e = map.find(key);
         if (e == nullptr) {
-            e = &map.insert(Entry{.key = key, .used = true});
+            e = &map.insert(key, [](Entry& fresh) { fresh.used = true; });
             entries.fetch_add(1, relaxed);
         }
         e->last_seen_ms = std::max(e->last_seen_ms, now_ms);

@@ -94,11 +94,16 @@ public:
         return const_cast<ProbingMap*>(this)->find(key);
     }
 
-    // entry.key must be absent and entry.in_use(). Grows the map (allocates) as needed.
-    Entry& insert(Entry&& entry) {
+    // Adds an entry for `key`, which must be absent: an empty (default) slot gets the key,
+    // then `fill(entry)` sets the rest and must leave it in_use(). Filling the slot in
+    // place, rather than moving a whole Entry in, keeps the callers' lookup-or-insert
+    // small enough to inline. Grows the map (allocates) as needed.
+    template <class Fill>
+    Entry& insert(std::uint64_t key, Fill&& fill) {
         if ((size_ + 1) * 2 > slots_.size()) rehash(std::max(kMinSlots, slots_.size() * 2));
-        Entry& slot = slots_[free_slot_for(entry.key)];
-        slot = std::move(entry);
+        Entry& slot = slots_[free_slot_for(key)];
+        slot.key = key;
+        fill(slot);
         ++size_;
         return slot;
     }

@@ -25,8 +25,19 @@ struct Entry {
     bool in_use() const noexcept { return used; }
 };
 
-Entry make(std::uint64_t key, std::uint64_t value) {
-    return Entry{.key = key, .used = true, .value = value, .name = "key-" + std::to_string(key)};
+// Inserts `key` with `value`, checking that the slot it is handed is empty (a default
+// Entry with the key set): nothing of an erased entry may show through.
+template <class Map>
+Entry& put(Map& map, std::uint64_t key, std::uint64_t value) {
+    return map.insert(key, [&](Entry& fresh) {
+        CHECK(fresh.key == key);
+        CHECK(!fresh.used);
+        CHECK(fresh.value == 0);
+        CHECK(fresh.name.empty());
+        fresh.used = true;
+        fresh.value = value;
+        fresh.name = "key-" + std::to_string(key);
+    });
 }
 
 // Every key has the same home slot: every insert collides, every erase shifts.
@@ -60,9 +71,9 @@ TEST_CASE("a probing map finds what was inserted, and nothing once it is erased"
     CHECK(map.find(1) == nullptr);  // no slots yet
     CHECK(map.capacity() == 0);
 
-    Entry& one = map.insert(make(1, 10));
+    Entry& one = put(map, 1, 10);
     CHECK(one.value == 10);
-    map.insert(make(0, 20));  // key 0 is a key like any other
+    put(map, 0, 20);  // key 0 is a key like any other
     REQUIRE(map.find(1) != nullptr);
     CHECK(map.find(1)->value == 10);
     REQUIRE(map.find(0) != nullptr);
@@ -88,7 +99,7 @@ TEST_CASE("a probing map grows at load 1/2 and shrinks back below load 1/8") {
     ProbingMap<Entry> map;
     std::map<std::uint64_t, std::uint64_t> want;
     for (std::uint64_t k = 0; k < 1000; ++k) {
-        map.insert(make(k, k * 3));
+        put(map, k, k * 3);
         want[k] = k * 3;
         CHECK(map.size() * 2 <= map.capacity());
     }
@@ -112,7 +123,7 @@ TEST_CASE("a probing map keeps every entry reachable when all keys share one hom
     ProbingMap<Entry, SameHome> map;
     std::map<std::uint64_t, std::uint64_t> want;
     for (std::uint64_t k = 100; k < 140; ++k) {
-        map.insert(make(k, k));
+        put(map, k, k);
         want[k] = k;
     }
     check_holds(map, want);
@@ -129,12 +140,12 @@ TEST_CASE("a probing map keeps every entry reachable when all keys share one hom
 
 TEST_CASE("an erased key can be inserted again, anew") {
     ProbingMap<Entry, FewHomes> map;
-    for (std::uint64_t k = 0; k < 6; ++k) map.insert(make(k, k));
+    for (std::uint64_t k = 0; k < 6; ++k) put(map, k, k);
     map.erase(*map.find(2));
     CHECK(map.find(2) == nullptr);
     CHECK(map.find(3) != nullptr);  // 2's partner in its home slot
 
-    Entry& again = map.insert(make(2, 200));
+    Entry& again = put(map, 2, 200);
     CHECK(again.value == 200);
     REQUIRE(map.find(2) != nullptr);
     CHECK(map.find(2)->value == 200);
@@ -143,7 +154,7 @@ TEST_CASE("an erased key can be inserted again, anew") {
     // Erase and reinsert every key in turn: the map never holds one twice.
     for (std::uint64_t k = 0; k < 6; ++k) {
         map.erase(*map.find(k));
-        map.insert(make(k, k + 1000));
+        put(map, k, k + 1000);
     }
     std::map<std::uint64_t, std::uint64_t> want;
     for (std::uint64_t k = 0; k < 6; ++k) want[k] = k + 1000;
@@ -154,7 +165,7 @@ TEST_CASE("erase_if judges each entry once, including runs that wrap around the 
     ProbingMap<Entry, FewHomes> map;  // FewHomes puts the low keys in the last slots
     std::map<std::uint64_t, std::uint64_t> want;
     for (std::uint64_t k = 0; k < 60; ++k) {
-        map.insert(make(k, k));
+        put(map, k, k);
         want[k] = k;
     }
     std::multiset<std::uint64_t> judged;
@@ -192,7 +203,7 @@ TEST_CASE("a probing map agrees with std::map over random operations") {
             std::erase_if(want, [&](const auto& kv) { return kv.first < cut; });
             REQUIRE(dropped == before - want.size());
         } else if (e == nullptr) {
-            map.insert(make(key, static_cast<std::uint64_t>(step)));
+            put(map, key, static_cast<std::uint64_t>(step));
             want[key] = static_cast<std::uint64_t>(step);
         } else if (op < 8) {
             map.erase(*e);
