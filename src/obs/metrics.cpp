@@ -143,6 +143,29 @@ void append_histogram(std::string& out, std::string_view name, std::string_view 
     append_sample(out, std::string(name) + "_count", labels, cumulative);
 }
 
+// The one-sample families that sum a ShardTotals field over the shards, in scrape order.
+struct ShardTotalMetric {
+    std::string_view name;
+    std::string_view type;
+    std::string_view help;
+    std::uint64_t ShardTotals::*field;
+};
+constexpr ShardTotalMetric kShardTotalMetrics[] = {
+    {"ringrelay_connections_active", "gauge", "Open client connections.", &ShardTotals::connections_active},
+    {"ringrelay_upstream_connections_total", "counter", "Upstream connections opened.",
+     &ShardTotals::upstream_connections},
+    {"ringrelay_upstream_requests_total", "counter",
+     "Requests sent upstream (divided by connections opened: the reuse ratio).", &ShardTotals::upstream_requests},
+    {"ringrelay_enobufs_total", "counter", "Times a shard's provided-buffer ring ran dry.", &ShardTotals::enobufs},
+    {"ringrelay_cq_overflows_total", "counter", "io_uring completion queue overflows.",
+     &ShardTotals::cq_overflows},
+    {"ringrelay_recv_spills_total", "counter",
+     "Received buffers copied out of a shard's ring because it was more than half in use.", &ShardTotals::recv_spills},
+    {"ringrelay_recv_buffers_in_use", "gauge",
+     "Provided receive buffers held by sockets (all shards; as of each shard's last request).",
+     &ShardTotals::recv_buffers_in_use},
+};
+
 }  // namespace
 
 std::string_view replay_reason_name(ReplayReason r) noexcept {
@@ -377,31 +400,9 @@ void Metrics::render_counters(std::string& out) const {
     ShardTotals sum;
     for (const auto& s : shards_) {
         const ShardTotals t = s->totals();
-        sum.connections_active += t.connections_active;
-        sum.upstream_connections += t.upstream_connections;
-        sum.upstream_requests += t.upstream_requests;
-        sum.enobufs += t.enobufs;
-        sum.cq_overflows += t.cq_overflows;
-        sum.recv_spills += t.recv_spills;
-        sum.recv_buffers_in_use += t.recv_buffers_in_use;
+        for (const ShardTotalMetric& m : kShardTotalMetrics) sum.*m.field += t.*m.field;
     }
-    append_single(out, "ringrelay_connections_active", "gauge", "Open client connections.",
-                  sum.connections_active);
-    append_single(out, "ringrelay_upstream_connections_total", "counter", "Upstream connections opened.",
-                  sum.upstream_connections);
-    append_single(out, "ringrelay_upstream_requests_total", "counter",
-                  "Requests sent upstream (divided by connections opened: the reuse ratio).",
-                  sum.upstream_requests);
-    append_single(out, "ringrelay_enobufs_total", "counter", "Times a shard's provided-buffer ring ran dry.",
-                  sum.enobufs);
-    append_single(out, "ringrelay_cq_overflows_total", "counter", "io_uring completion queue overflows.",
-                  sum.cq_overflows);
-    append_single(out, "ringrelay_recv_spills_total", "counter",
-                  "Received buffers copied out of a shard's ring because it was more than half in use.",
-                  sum.recv_spills);
-    append_single(out, "ringrelay_recv_buffers_in_use", "gauge",
-                  "Provided receive buffers held by sockets (all shards; as of each shard's last request).",
-                  sum.recv_buffers_in_use);
+    for (const ShardTotalMetric& m : kShardTotalMetrics) append_single(out, m.name, m.type, m.help, sum.*m.field);
     append_family(out, "ringrelay_upstream_replays_total", "counter",
                   "Requests sent upstream again (same or another upstream), by reason.");
     for (std::size_t r = 0; r < kReplayReasonCount; ++r) {
