@@ -7,7 +7,6 @@
 #include <array>
 #include <atomic>
 #include <mutex>
-#include <stdexcept>
 #include <thread>
 
 // Points between two steps where another thread could run. The model tests build these
@@ -22,17 +21,6 @@ namespace {
 
 constexpr auto relaxed = std::memory_order_relaxed;
 
-// splitmix64's finaliser: key ids are small sequential integers, so spread them. The
-// stripe takes high bits and the per-stripe map low bits, so keys that share a stripe
-// still spread over its map.
-std::uint64_t mix(std::uint64_t x) noexcept {
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ULL;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
-}
-
 struct Entry {
     std::uint64_t key = 0;
     std::uint64_t epoch = 0;  // 0: empty map slot (epochs start at 1)
@@ -41,81 +29,11 @@ struct Entry {
     std::uint32_t waiting = 0;
     KeyWaiter* head = nullptr;  // oldest waiter
     KeyWaiter* tail = nullptr;
+
+    bool in_use() const noexcept { return epoch != 0; }
 };
 
 bool has_room(const Entry& e) noexcept { return e.limit == 0 || e.in_flight < e.limit; }
-
-// Linear probing at load <= 1/2 with backward-shift deletion (no tombstones), so a map
-// that saw a burst of keys shrinks back when they go idle.
-class KeyMap {
-public:
-    Entry* find(std::uint64_t key) noexcept {
-        if (slots_.empty()) return nullptr;
-        for (std::size_t i = home(key);; i = (i + 1) & mask()) {
-            Entry& e = slots_[i];
-            if (e.epoch == 0) return nullptr;
-            if (e.key == key) return &e;
-        }
-    }
-
-    // `key` must be absent. The returned reference lives until the next insert or erase.
-    Entry& insert(std::uint64_t key, std::uint64_t epoch) {
-        if ((size_ + 1) * 2 > slots_.size()) {
-            rehash(std::max<std::size_t>(kMinSlots, slots_.size() * 2));
-        }
-        Entry& e = slots_[free_slot_for(key)];
-        e = Entry{};
-        e.key = key;
-        e.epoch = epoch;
-        ++size_;
-        return e;
-    }
-
-    void erase(Entry& victim) {
-        std::size_t hole = static_cast<std::size_t>(&victim - slots_.data());
-        for (std::size_t j = (hole + 1) & mask(); slots_[j].epoch != 0; j = (j + 1) & mask()) {
-            // Entry j may fill the hole unless its home lies cyclically in (hole, j].
-            const std::size_t h = home(slots_[j].key);
-            const bool stays = hole < j ? (hole < h && h <= j) : (hole < h || h <= j);
-            if (stays) continue;
-            slots_[hole] = slots_[j];
-            hole = j;
-        }
-        slots_[hole] = Entry{};
-        --size_;
-        if (slots_.size() > kMinSlots && size_ * 8 < slots_.size()) rehash(slots_.size() / 2);
-    }
-
-    template <class F>
-    void for_each(F&& f) const {
-        for (const Entry& e : slots_) {
-            if (e.epoch != 0) f(e);
-        }
-    }
-
-private:
-    static constexpr std::size_t kMinSlots = 8;
-
-    std::size_t mask() const noexcept { return slots_.size() - 1; }
-    std::size_t home(std::uint64_t key) const noexcept {
-        return static_cast<std::size_t>(mix(key)) & mask();
-    }
-    std::size_t free_slot_for(std::uint64_t key) const noexcept {
-        std::size_t i = home(key);
-        while (slots_[i].epoch != 0) i = (i + 1) & mask();
-        return i;
-    }
-    void rehash(std::size_t capacity) {
-        std::vector<Entry> old(capacity);
-        old.swap(slots_);
-        for (const Entry& e : old) {
-            if (e.epoch != 0) slots_[free_slot_for(e.key)] = e;
-        }
-    }
-
-    std::vector<Entry> slots_;
-    std::size_t size_ = 0;
-};
 
 }  // namespace
 
@@ -151,7 +69,7 @@ private:
 
 struct alignas(64) KeySlots::Stripe {
     std::mutex mu;
-    KeyMap map;
+    ProbingMap<Entry> map;
     // Waiters granted whose on_grant has not returned yet: cancel() waits for them.
     std::vector<std::uint64_t> notifying;
     std::uint64_t next_epoch = 1;
@@ -163,7 +81,7 @@ struct alignas(64) KeySlots::Stripe {
 
     Entry& entry_for(std::uint64_t key) {
         Entry* e = map.find(key);
-        return e != nullptr ? *e : map.insert(key, next_epoch++);
+        return e != nullptr ? *e : map.insert(key, [this](Entry& fresh) { fresh.epoch = next_epoch++; });
     }
 
     void take_slot(Entry& e, std::uint32_t n = 1) noexcept {
@@ -225,23 +143,9 @@ struct alignas(64) KeySlots::Stripe {
     }
 };
 
-KeySlots::KeySlots(std::size_t stripes) {
-    if (stripes == 0 || stripes > kMaxStripes || (stripes & (stripes - 1)) != 0) {
-        throw std::invalid_argument("key slot stripes must be a power of two up to 65536");
-    }
-    stripe_mask_ = stripes - 1;
-    stripes_ = std::make_unique<Stripe[]>(stripes);
-}
+KeySlots::KeySlots(std::size_t stripes) : stripes_(stripes, "key slot") {}
 
 KeySlots::~KeySlots() = default;
-
-std::size_t KeySlots::stripe_of(std::uint64_t key) const noexcept {
-    return static_cast<std::size_t>(mix(key) >> 40) & stripe_mask_;
-}
-
-KeySlots::Stripe& KeySlots::stripe_for(std::uint64_t key) const noexcept {
-    return stripes_[stripe_of(key)];
-}
 
 void KeySlots::deliver(Stripe& stripe, GrantBatch& batch) noexcept {
     if (batch.size() == 0) return;
@@ -254,7 +158,7 @@ void KeySlots::deliver(Stripe& stripe, GrantBatch& batch) noexcept {
 
 KeyAcquireResult KeySlots::acquire(std::uint64_t key, std::uint32_t max_concurrency,
                                    std::uint32_t max_wait, KeyWaiter& waiter) noexcept {
-    Stripe& s = stripe_for(key);
+    Stripe& s = stripes_.for_key(key);
     GrantBatch batch;
     KeyAcquireResult result{KeyStatus::busy, {}};
     {
@@ -277,7 +181,7 @@ KeyAcquireResult KeySlots::acquire(std::uint64_t key, std::uint32_t max_concurre
 }
 
 CancelResult KeySlots::cancel(KeyWaiter& waiter) noexcept {
-    Stripe& s = stripe_for(waiter.key_);
+    Stripe& s = stripes_.for_key(waiter.key_);
     RR_CHAOS_POINT();
     for (;;) {
         {
@@ -303,7 +207,7 @@ CancelResult KeySlots::cancel(KeyWaiter& waiter) noexcept {
 }
 
 void KeySlots::release(const KeyLease& lease) noexcept {
-    Stripe& s = stripe_for(lease.key);
+    Stripe& s = stripes_.for_key(lease.key);
     GrantBatch batch;
     {
         std::lock_guard lock(s.mu);
@@ -317,7 +221,7 @@ void KeySlots::release(const KeyLease& lease) noexcept {
 }
 
 std::uint32_t KeySlots::release_all(std::uint64_t key) noexcept {
-    Stripe& s = stripe_for(key);
+    Stripe& s = stripes_.for_key(key);
     GrantBatch batch;
     std::uint32_t freed = 0;
     {
@@ -335,14 +239,14 @@ std::uint32_t KeySlots::release_all(std::uint64_t key) noexcept {
 }
 
 std::uint32_t KeySlots::in_flight(std::uint64_t key) const noexcept {
-    Stripe& s = stripe_for(key);
+    Stripe& s = stripes_.for_key(key);
     std::lock_guard lock(s.mu);
     const Entry* e = s.map.find(key);
     return e != nullptr ? e->in_flight : 0;
 }
 
 std::uint32_t KeySlots::waiting(std::uint64_t key) const noexcept {
-    Stripe& s = stripe_for(key);
+    Stripe& s = stripes_.for_key(key);
     std::lock_guard lock(s.mu);
     const Entry* e = s.map.find(key);
     return e != nullptr ? e->waiting : 0;
@@ -350,20 +254,19 @@ std::uint32_t KeySlots::waiting(std::uint64_t key) const noexcept {
 
 std::uint64_t KeySlots::total_in_flight() const noexcept {
     std::uint64_t sum = 0;
-    for (std::size_t i = 0; i <= stripe_mask_; ++i) sum += stripes_[i].in_flight.load(relaxed);
+    for (const Stripe& s : stripes_) sum += s.in_flight.load(relaxed);
     return sum;
 }
 
 std::uint64_t KeySlots::total_waiting() const noexcept {
     std::uint64_t sum = 0;
-    for (std::size_t i = 0; i <= stripe_mask_; ++i) sum += stripes_[i].waiting.load(relaxed);
+    for (const Stripe& s : stripes_) sum += s.waiting.load(relaxed);
     return sum;
 }
 
 std::vector<KeyInFlight> KeySlots::snapshot() const {
     std::vector<KeyInFlight> out;
-    for (std::size_t i = 0; i <= stripe_mask_; ++i) {
-        Stripe& s = stripes_[i];
+    for (Stripe& s : stripes_) {
         std::lock_guard lock(s.mu);
         s.map.for_each([&](const Entry& e) {
             out.push_back({e.key, e.in_flight, e.waiting, e.limit});

@@ -8,7 +8,6 @@
 #include <atomic>
 #include <limits>
 #include <mutex>
-#include <stdexcept>
 #include <utility>
 
 namespace rr::gateway {
@@ -23,16 +22,6 @@ static_assert(kSlots * RateLimits::kSlotMs == RateLimits::kWindowMs);
 // capacity rpm refills by exactly rpm units per millisecond: integer arithmetic, no
 // rounding drift. rpm < 2^32, so the capacity stays below 2^48.
 constexpr std::uint64_t kUnitsPerRequest = RateLimits::kWindowMs;
-
-// splitmix64's finaliser (as KeySlots): key hashes may be small integers in tests, so
-// spread them. The stripe takes high bits and the per-stripe map low bits.
-std::uint64_t mix(std::uint64_t x) noexcept {
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ULL;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
-}
 
 std::uint64_t add_saturating(std::uint64_t a, std::uint64_t b) noexcept {
     const std::uint64_t sum = a + b;
@@ -57,6 +46,7 @@ struct Entry {
     std::uint64_t pending_tokens = 0;
     std::string key_id;
 
+    bool in_use() const noexcept { return used; }
     bool has_pending() const noexcept { return pending_requests != 0 || pending_tokens != 0; }
     bool idle_at(std::int64_t now_ms) const noexcept {
         return now_ms - last_seen_ms > RateLimits::kIdleMs && !has_pending();
@@ -144,97 +134,11 @@ RateLimits::Decision refuse_tokens(const Entry& e, std::uint64_t tpm, std::int64
     return {false, retry_seconds(static_cast<std::uint64_t>(leaves_at_ms - now_ms))};
 }
 
-// Linear probing at load <= 1/2 with backward-shift deletion (no tombstones), so a map
-// that saw a burst of keys shrinks back when they go idle.
-class EntryMap {
-public:
-    Entry* find(std::uint64_t key) noexcept {
-        if (slots_.empty()) return nullptr;
-        for (std::size_t i = home(key);; i = (i + 1) & mask()) {
-            Entry& e = slots_[i];
-            if (!e.used) return nullptr;
-            if (e.key == key) return &e;
-        }
-    }
-
-    // `key` must be absent. The returned reference lives until the next insert or erase.
-    Entry& insert(std::uint64_t key) {
-        if ((size_ + 1) * 2 > slots_.size()) rehash(std::max<std::size_t>(kMinSlots, slots_.size() * 2));
-        Entry& e = slots_[free_slot_for(key)];
-        e.key = key;
-        e.used = true;
-        ++size_;
-        return e;
-    }
-
-    // Drops the entries `drop(entry)` selects; returns how many. One pass: backward shift
-    // only moves entries from slots not yet visited into the hole being visited (or from
-    // the wrapped start, already visited, which is harmless), so each entry is judged.
-    template <class Pred>
-    std::size_t erase_if(Pred&& drop) {
-        std::size_t dropped = 0;
-        for (std::size_t i = 0; i < slots_.size();) {
-            if (slots_[i].used && drop(slots_[i])) {
-                erase_at(i);
-                ++dropped;
-            } else {
-                ++i;
-            }
-        }
-        while (slots_.size() > kMinSlots && size_ * 8 < slots_.size()) rehash(slots_.size() / 2);
-        return dropped;
-    }
-
-    template <class F>
-    void for_each(F&& f) {
-        for (Entry& e : slots_) {
-            if (e.used) f(e);
-        }
-    }
-
-private:
-    static constexpr std::size_t kMinSlots = 8;
-
-    std::size_t mask() const noexcept { return slots_.size() - 1; }
-    std::size_t home(std::uint64_t key) const noexcept {
-        return static_cast<std::size_t>(mix(key)) & mask();
-    }
-    std::size_t free_slot_for(std::uint64_t key) const noexcept {
-        std::size_t i = home(key);
-        while (slots_[i].used) i = (i + 1) & mask();
-        return i;
-    }
-
-    void erase_at(std::size_t hole) noexcept {
-        for (std::size_t j = (hole + 1) & mask(); slots_[j].used; j = (j + 1) & mask()) {
-            // Entry j may fill the hole unless its home lies cyclically in (hole, j].
-            const std::size_t h = home(slots_[j].key);
-            const bool stays = hole < j ? (hole < h && h <= j) : (hole < h || h <= j);
-            if (stays) continue;
-            slots_[hole] = std::move(slots_[j]);
-            hole = j;
-        }
-        slots_[hole] = Entry{};
-        --size_;
-    }
-
-    void rehash(std::size_t capacity) {
-        std::vector<Entry> old(capacity);
-        old.swap(slots_);
-        for (Entry& e : old) {
-            if (e.used) slots_[free_slot_for(e.key)] = std::move(e);
-        }
-    }
-
-    std::vector<Entry> slots_;
-    std::size_t size_ = 0;
-};
-
 }  // namespace
 
 struct alignas(64) RateLimits::Stripe {
     std::mutex mu;
-    EntryMap map;
+    ProbingMap<Entry> map;
     std::int64_t next_sweep_ms = 0;
     std::atomic<std::size_t> entries{0};
 
@@ -243,7 +147,7 @@ struct alignas(64) RateLimits::Stripe {
     Entry& touch(std::uint64_t key, std::int64_t& now_ms) {
         Entry* e = map.find(key);
         if (e == nullptr) {
-            e = &map.insert(key);
+            e = &map.insert(key, [](Entry& fresh) { fresh.used = true; });
             entries.fetch_add(1, relaxed);
         }
         e->last_seen_ms = std::max(e->last_seen_ms, now_ms);
@@ -263,29 +167,15 @@ struct alignas(64) RateLimits::Stripe {
     }
 };
 
-RateLimits::RateLimits(std::size_t stripes) {
-    if (stripes == 0 || stripes > kMaxStripes || (stripes & (stripes - 1)) != 0) {
-        throw std::invalid_argument("rate limit stripes must be a power of two up to 65536");
-    }
-    stripe_mask_ = stripes - 1;
-    stripes_ = std::make_unique<Stripe[]>(stripes);
-}
+RateLimits::RateLimits(std::size_t stripes) : stripes_(stripes, "rate limit") {}
 
 RateLimits::~RateLimits() = default;
-
-std::size_t RateLimits::stripe_of(std::uint64_t key) const noexcept {
-    return static_cast<std::size_t>(mix(key) >> 40) & stripe_mask_;
-}
-
-RateLimits::Stripe& RateLimits::stripe_for(std::uint64_t key) const noexcept {
-    return stripes_[stripe_of(key)];
-}
 
 RateLimits::Decision RateLimits::check_request(std::uint64_t key, std::uint32_t rpm,
                                                std::int64_t now_ms) noexcept {
     if (rpm == 0) return {};
     now_ms = std::max<std::int64_t>(now_ms, 0);
-    Stripe& s = stripe_for(key);
+    Stripe& s = stripes_.for_key(key);
     std::lock_guard lock(s.mu);
     s.sweep_if_due(now_ms);
     Entry& e = s.touch(key, now_ms);
@@ -296,7 +186,7 @@ RateLimits::Decision RateLimits::check_tokens(std::uint64_t key, std::uint64_t t
                                               std::int64_t now_ms) noexcept {
     if (tpm == 0) return {};
     now_ms = std::max<std::int64_t>(now_ms, 0);
-    Stripe& s = stripe_for(key);
+    Stripe& s = stripes_.for_key(key);
     std::lock_guard lock(s.mu);
     const Entry* e = s.map.find(key);
     if (e == nullptr) return {};
@@ -308,7 +198,7 @@ RateLimits::Decision RateLimits::check_tokens(std::uint64_t key, std::uint64_t t
 void RateLimits::record_usage(std::uint64_t key, std::string_view key_id, std::uint64_t requests,
                               std::uint64_t tokens, std::int64_t now_ms) noexcept {
     now_ms = std::max<std::int64_t>(now_ms, 0);
-    Stripe& s = stripe_for(key);
+    Stripe& s = stripes_.for_key(key);
     std::lock_guard lock(s.mu);
     s.sweep_if_due(now_ms);
     Entry& e = s.touch(key, now_ms);
@@ -325,7 +215,7 @@ RateLimits::Decision RateLimits::check_quota(std::uint64_t used_from_store, std:
 }
 
 std::uint64_t RateLimits::pending_tokens(std::uint64_t key) const noexcept {
-    Stripe& s = stripe_for(key);
+    Stripe& s = stripes_.for_key(key);
     std::lock_guard lock(s.mu);
     const Entry* e = s.map.find(key);
     return e != nullptr ? e->pending_tokens : 0;
@@ -333,8 +223,7 @@ std::uint64_t RateLimits::pending_tokens(std::uint64_t key) const noexcept {
 
 std::vector<PendingUsage> RateLimits::take_pending() {
     std::vector<PendingUsage> out;
-    for (std::size_t i = 0; i <= stripe_mask_; ++i) {
-        Stripe& s = stripes_[i];
+    for (Stripe& s : stripes_) {
         std::lock_guard lock(s.mu);
         s.map.for_each([&](Entry& e) {
             if (!e.has_pending()) return;
@@ -350,7 +239,7 @@ void RateLimits::restore_pending(std::span<const PendingUsage> deltas, std::int6
     now_ms = std::max<std::int64_t>(now_ms, 0);
     for (const PendingUsage& d : deltas) {
         if (d.requests == 0 && d.tokens == 0) continue;
-        Stripe& s = stripe_for(d.key);
+        Stripe& s = stripes_.for_key(d.key);
         std::lock_guard lock(s.mu);
         std::int64_t key_now = now_ms;
         Entry& e = s.touch(d.key, key_now);
@@ -362,8 +251,7 @@ void RateLimits::restore_pending(std::span<const PendingUsage> deltas, std::int6
 
 std::size_t RateLimits::purge_idle(std::int64_t now_ms) noexcept {
     std::size_t dropped = 0;
-    for (std::size_t i = 0; i <= stripe_mask_; ++i) {
-        Stripe& s = stripes_[i];
+    for (Stripe& s : stripes_) {
         std::lock_guard lock(s.mu);
         dropped += s.sweep(now_ms);
     }
@@ -371,7 +259,7 @@ std::size_t RateLimits::purge_idle(std::int64_t now_ms) noexcept {
 }
 
 std::uint64_t RateLimits::window_tokens(std::uint64_t key, std::int64_t now_ms) const noexcept {
-    Stripe& s = stripe_for(key);
+    Stripe& s = stripes_.for_key(key);
     std::lock_guard lock(s.mu);
     const Entry* e = s.map.find(key);
     if (e == nullptr) return 0;
@@ -380,7 +268,7 @@ std::uint64_t RateLimits::window_tokens(std::uint64_t key, std::int64_t now_ms) 
 
 std::size_t RateLimits::entry_count() const noexcept {
     std::size_t sum = 0;
-    for (std::size_t i = 0; i <= stripe_mask_; ++i) sum += stripes_[i].entries.load(relaxed);
+    for (const Stripe& s : stripes_) sum += s.entries.load(relaxed);
     return sum;
 }
 

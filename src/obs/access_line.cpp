@@ -88,16 +88,6 @@ private:
     char* p_;
 };
 
-std::string_view level_name(Level l) noexcept {
-    switch (l) {
-    case Level::debug: return "debug";
-    case Level::info: return "info";
-    case Level::warn: return "warn";
-    case Level::error: return "error";
-    }
-    return "info";
-}
-
 std::string_view event_message(EventKind k) noexcept {
     switch (k) {
     case EventKind::request: return "request";

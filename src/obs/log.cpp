@@ -13,16 +13,6 @@ namespace rr::obs {
 namespace {
 std::atomic<int> g_min_level{static_cast<int>(Level::info)};
 std::atomic<int> g_fd{2};
-
-const char* level_name(Level l) {
-    switch (l) {
-    case Level::debug: return "debug";
-    case Level::info: return "info";
-    case Level::warn: return "warn";
-    case Level::error: return "error";
-    }
-    return "info";
-}
 }  // namespace
 
 void configure_log(Level min_level, int fd) noexcept {
@@ -157,7 +147,9 @@ std::string utc_timestamp() {
 
 void log(Level level, std::string_view msg, std::initializer_list<Field> fields) {
     if (!log_enabled(level)) return;
-    std::string line = "{\"ts\":\"" + utc_timestamp() + "\",\"level\":\"" + level_name(level) + "\",\"msg\":\"";
+    std::string line = "{\"ts\":\"" + utc_timestamp() + "\",\"level\":\"";
+    line += level_name(level);
+    line += "\",\"msg\":\"";
     append_json_escaped(line, msg);
     line += '"';
     for (const Field& f : fields) {

@@ -99,6 +99,19 @@ void append_gauge_sample(std::string& out, std::string_view name, std::string_vi
     out += '\n';
 }
 
+// A family of one sample without labels, so the name is written once for both. The
+// value's type picks the format: integers as counted, doubles in the float grammar.
+void append_single(std::string& out, std::string_view name, std::string_view type, std::string_view help,
+                   std::uint64_t v) {
+    append_family(out, name, type, help);
+    append_sample(out, name, "", v);
+}
+void append_single(std::string& out, std::string_view name, std::string_view type, std::string_view help,
+                   double v) {
+    append_family(out, name, type, help);
+    append_gauge_sample(out, name, "", v);
+}
+
 std::string label_pair(std::string_view name, std::string_view value) {
     std::string s(name);
     s += "=\"";
@@ -129,6 +142,29 @@ void append_histogram(std::string& out, std::string_view name, std::string_view 
     out += '\n';
     append_sample(out, std::string(name) + "_count", labels, cumulative);
 }
+
+// The one-sample families that sum a ShardTotals field over the shards, in scrape order.
+struct ShardTotalMetric {
+    std::string_view name;
+    std::string_view type;
+    std::string_view help;
+    std::uint64_t ShardTotals::*field;
+};
+constexpr ShardTotalMetric kShardTotalMetrics[] = {
+    {"ringrelay_connections_active", "gauge", "Open client connections.", &ShardTotals::connections_active},
+    {"ringrelay_upstream_connections_total", "counter", "Upstream connections opened.",
+     &ShardTotals::upstream_connections},
+    {"ringrelay_upstream_requests_total", "counter",
+     "Requests sent upstream (divided by connections opened: the reuse ratio).", &ShardTotals::upstream_requests},
+    {"ringrelay_enobufs_total", "counter", "Times a shard's provided-buffer ring ran dry.", &ShardTotals::enobufs},
+    {"ringrelay_cq_overflows_total", "counter", "io_uring completion queue overflows.",
+     &ShardTotals::cq_overflows},
+    {"ringrelay_recv_spills_total", "counter",
+     "Received buffers copied out of a shard's ring because it was more than half in use.", &ShardTotals::recv_spills},
+    {"ringrelay_recv_buffers_in_use", "gauge",
+     "Provided receive buffers held by sockets (all shards; as of each shard's last request).",
+     &ShardTotals::recv_buffers_in_use},
+};
 
 }  // namespace
 
@@ -364,31 +400,9 @@ void Metrics::render_counters(std::string& out) const {
     ShardTotals sum;
     for (const auto& s : shards_) {
         const ShardTotals t = s->totals();
-        sum.connections_active += t.connections_active;
-        sum.upstream_connections += t.upstream_connections;
-        sum.upstream_requests += t.upstream_requests;
-        sum.enobufs += t.enobufs;
-        sum.cq_overflows += t.cq_overflows;
-        sum.recv_spills += t.recv_spills;
-        sum.recv_buffers_in_use += t.recv_buffers_in_use;
+        for (const ShardTotalMetric& m : kShardTotalMetrics) sum.*m.field += t.*m.field;
     }
-    append_family(out, "ringrelay_connections_active", "gauge", "Open client connections.");
-    append_sample(out, "ringrelay_connections_active", "", sum.connections_active);
-    append_family(out, "ringrelay_upstream_connections_total", "counter", "Upstream connections opened.");
-    append_sample(out, "ringrelay_upstream_connections_total", "", sum.upstream_connections);
-    append_family(out, "ringrelay_upstream_requests_total", "counter",
-                  "Requests sent upstream (divided by connections opened: the reuse ratio).");
-    append_sample(out, "ringrelay_upstream_requests_total", "", sum.upstream_requests);
-    append_family(out, "ringrelay_enobufs_total", "counter", "Times a shard's provided-buffer ring ran dry.");
-    append_sample(out, "ringrelay_enobufs_total", "", sum.enobufs);
-    append_family(out, "ringrelay_cq_overflows_total", "counter", "io_uring completion queue overflows.");
-    append_sample(out, "ringrelay_cq_overflows_total", "", sum.cq_overflows);
-    append_family(out, "ringrelay_recv_spills_total", "counter",
-                  "Received buffers copied out of a shard's ring because it was more than half in use.");
-    append_sample(out, "ringrelay_recv_spills_total", "", sum.recv_spills);
-    append_family(out, "ringrelay_recv_buffers_in_use", "gauge",
-                  "Provided receive buffers held by sockets (all shards; as of each shard's last request).");
-    append_sample(out, "ringrelay_recv_buffers_in_use", "", sum.recv_buffers_in_use);
+    for (const ShardTotalMetric& m : kShardTotalMetrics) append_single(out, m.name, m.type, m.help, sum.*m.field);
     append_family(out, "ringrelay_upstream_replays_total", "counter",
                   "Requests sent upstream again (same or another upstream), by reason.");
     for (std::size_t r = 0; r < kReplayReasonCount; ++r) {
@@ -397,8 +411,8 @@ void Metrics::render_counters(std::string& out) const {
         append_sample(out, "ringrelay_upstream_replays_total",
                       label_pair("reason", replay_reason_name(static_cast<ReplayReason>(r))), n);
     }
-    append_family(out, "ringrelay_key_force_releases_total", "counter", "Key slots force-released by the admin API.");
-    append_sample(out, "ringrelay_key_force_releases_total", "", force_releases_.load(std::memory_order_relaxed));
+    append_single(out, "ringrelay_key_force_releases_total", "counter", "Key slots force-released by the admin API.",
+                  force_releases_.load(std::memory_order_relaxed));
 
     append_family(out, "ringrelay_shard_requests_total", "counter", "Requests answered, per shard.");
     for (const auto& s : shards_) {
@@ -424,15 +438,14 @@ std::string Metrics::render() const {
     render_counters(out);
     render_histograms(out);
 
-    append_family(out, "ringrelay_upstream_tokens_in_use", "gauge", "Global upstream tokens held.");
-    append_gauge_sample(out, "ringrelay_upstream_tokens_in_use", "", g.upstream_tokens_in_use);
-    append_family(out, "ringrelay_upstream_queue_depth", "gauge", "Requests waiting for a global upstream token.");
-    append_gauge_sample(out, "ringrelay_upstream_queue_depth", "", g.upstream_queue_depth);
-    append_family(out, "ringrelay_keys_in_flight", "gauge", "Requests holding a key slot.");
-    append_gauge_sample(out, "ringrelay_keys_in_flight", "", g.keys_in_flight);
-    append_family(out, "ringrelay_access_log_dropped_total", "counter",
-                  "Access log records dropped because the writer fell behind or a write failed.");
-    append_sample(out, "ringrelay_access_log_dropped_total", "", g.access_log_dropped);
+    append_single(out, "ringrelay_upstream_tokens_in_use", "gauge", "Global upstream tokens held.",
+                  g.upstream_tokens_in_use);
+    append_single(out, "ringrelay_upstream_queue_depth", "gauge", "Requests waiting for a global upstream token.",
+                  g.upstream_queue_depth);
+    append_single(out, "ringrelay_keys_in_flight", "gauge", "Requests holding a key slot.", g.keys_in_flight);
+    append_single(out, "ringrelay_access_log_dropped_total", "counter",
+                  "Access log records dropped because the writer fell behind or a write failed.",
+                  g.access_log_dropped);
     append_family(out, "ringrelay_channel_up", "gauge", "1 when the channel is enabled and usable.");
     for (const ChannelGauge& c : g.channels)
         append_gauge_sample(out, "ringrelay_channel_up", label_pair("channel", c.label), c.up ? 1 : 0);

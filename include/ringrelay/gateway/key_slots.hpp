@@ -4,12 +4,12 @@
 // shard, so one KeySlots is shared by all shards (with the TokenPool, the only shared
 // mutable structure of the request path).
 //
-// Shape: a fixed table of stripes (256 by default, a power of two) chosen by a hash of
-// the key id. Each stripe is a mutex and a small open-addressing map key -> {in_flight,
-// limit, epoch, FIFO list of waiters}. An entry exists only while its key has a request
-// in flight or waiting, so memory follows the active keys, not all keys. The lock is held
-// for a hash lookup and a few field updates; on_grant callbacks always run after it is
-// dropped.
+// Shape (striped_map.hpp): a fixed table of stripes (256 by default, a power of two)
+// chosen by a hash of the key id. Each stripe is a mutex and a small open-addressing map
+// key -> {in_flight, limit, epoch, FIFO list of waiters}. An entry exists only while its
+// key has a request in flight or waiting, so memory follows the active keys, not all
+// keys. The lock is held for a hash lookup and a few field updates; on_grant callbacks
+// always run after it is dropped.
 //
 // Limits come with every acquire() (the store is read on each request, so an operator's
 // `key update` takes effect on the next request): the latest max_concurrency is what
@@ -35,10 +35,10 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <memory>
 #include <utility>
 #include <vector>
 
+#include "ringrelay/gateway/striped_map.hpp"
 #include "ringrelay/gateway/token_pool.hpp"  // GrantFn, CancelResult
 
 namespace rr::gateway {
@@ -99,7 +99,7 @@ struct KeyInFlight {
 class KeySlots {
 public:
     static constexpr std::size_t kDefaultStripes = 256;
-    static constexpr std::size_t kMaxStripes = 1u << 16;
+    static constexpr std::size_t kMaxStripes = kMaxKeyStripes;
 
     // stripes: a power of two in [1, kMaxStripes]; else std::invalid_argument.
     explicit KeySlots(std::size_t stripes = kDefaultStripes);
@@ -141,19 +141,17 @@ public:
     // one after another (not one consistent instant); allocates; unordered.
     std::vector<KeyInFlight> snapshot() const;
 
-    std::size_t stripe_count() const noexcept { return stripe_mask_ + 1; }
+    std::size_t stripe_count() const noexcept { return stripes_.size(); }
     // Which stripe guards `key` (diagnostics and tests).
-    std::size_t stripe_of(std::uint64_t key) const noexcept;
+    std::size_t stripe_of(std::uint64_t key) const noexcept { return stripes_.index_of(key); }
 
 private:
     struct Stripe;
     class GrantBatch;
 
-    Stripe& stripe_for(std::uint64_t key) const noexcept;
     void deliver(Stripe& stripe, GrantBatch& batch) noexcept;
 
-    std::size_t stripe_mask_;
-    std::unique_ptr<Stripe[]> stripes_;
+    KeyStripes<Stripe> stripes_;
 };
 
 // Owns one key slot and releases it when destroyed or reset. Move-only. Build it from a

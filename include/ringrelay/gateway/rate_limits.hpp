@@ -35,7 +35,7 @@
 //
 // Memory bound. A fixed table of stripes (256 by default) chosen by a hash of the key,
 // each a mutex and an open-addressing map key -> entry (~200 bytes; the map's load stays
-// between 1/8 and 1/2). An entry exists while its key is active: it is dropped when no
+// between 1/8 and 1/2; both in striped_map.hpp). An entry exists while its key is active: it is dropped when no
 // call has named the key for more than 2 minutes (kIdleMs) and it has no pending usage
 // (an idle entry's bucket is full and its window empty, so dropping it forgets nothing).
 // Each stripe drops its idle entries on its first call after kSweepEveryMs; purge_idle()
@@ -50,11 +50,12 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "ringrelay/gateway/striped_map.hpp"
 
 namespace rr::gateway {
 
@@ -76,7 +77,7 @@ public:
     };
 
     static constexpr std::size_t kDefaultStripes = 256;
-    static constexpr std::size_t kMaxStripes = 1u << 16;
+    static constexpr std::size_t kMaxStripes = kMaxKeyStripes;
     static constexpr std::int64_t kWindowMs = 60'000;      // RPM refill time, TPM window
     static constexpr std::int64_t kSlotMs = 5'000;         // TPM window resolution
     static constexpr std::int64_t kIdleMs = 120'000;       // an entry idle longer is dropped
@@ -132,17 +133,14 @@ public:
     // Entries in the table now: one relaxed counter per stripe, read without locks.
     std::size_t entry_count() const noexcept;
 
-    std::size_t stripe_count() const noexcept { return stripe_mask_ + 1; }
+    std::size_t stripe_count() const noexcept { return stripes_.size(); }
     // Which stripe holds `key` (diagnostics and tests).
-    std::size_t stripe_of(std::uint64_t key) const noexcept;
+    std::size_t stripe_of(std::uint64_t key) const noexcept { return stripes_.index_of(key); }
 
 private:
     struct Stripe;
 
-    Stripe& stripe_for(std::uint64_t key) const noexcept;
-
-    std::size_t stripe_mask_;
-    std::unique_ptr<Stripe[]> stripes_;
+    KeyStripes<Stripe> stripes_;
 };
 
 }  // namespace rr::gateway

@@ -13,6 +13,18 @@ namespace rr::obs {
 
 enum class Level : std::uint8_t { debug, info, warn, error };
 
+// The level as log lines and access log lines spell it ("debug", "info", "warn",
+// "error"; parse_level reads each back). Inline: the access log writes it on every line.
+constexpr std::string_view level_name(Level level) noexcept {
+    switch (level) {
+    case Level::debug: return "debug";
+    case Level::info: return "info";
+    case Level::warn: return "warn";
+    case Level::error: return "error";
+    }
+    return "info";
+}
+
 struct Field {
     Field(std::string_view k, std::string_view v) noexcept : key(k), text(v), is_number(false) {}
     Field(std::string_view k, const char* v) noexcept : key(k), text(v), is_number(false) {}
