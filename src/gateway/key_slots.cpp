@@ -160,7 +160,7 @@ KeyAcquireResult KeySlots::acquire(std::uint64_t key, std::uint32_t max_concurre
                                    std::uint32_t max_wait, KeyWaiter& waiter) noexcept {
     Stripe& s = stripes_.for_key(key);
     GrantBatch batch;
-    KeyAcquireResult result{KeyStatus::busy, {}};
+    KeyAcquireResult result{KeySlotStatus::busy, {}};
     {
         std::lock_guard lock(s.mu);
         waiter.state_ = KeyWaiter::State::idle;
@@ -169,10 +169,10 @@ KeyAcquireResult KeySlots::acquire(std::uint64_t key, std::uint32_t max_concurre
         s.grant_waiters(e, batch);  // a raised limit serves the older waiters first
         if (e.head == nullptr && has_room(e)) {
             s.take_slot(e);
-            result = {KeyStatus::granted, {key, e.epoch}};
+            result = {KeySlotStatus::granted, {key, e.epoch}};
         } else if (e.waiting < max_wait) {
             s.push_waiter(e, waiter);
-            result.status = KeyStatus::queued;
+            result.status = KeySlotStatus::queued;
         }
         // busy leaves the entry non-idle: it only happens with a slot taken or a waiter.
     }

@@ -403,10 +403,11 @@ ForwardOutcome retry_with(obs::ReplayReason reason, int upstream_status, int sta
     return o;
 }
 
-// Turns an attempt that did not end in a relayed response into the outcome: a retry
-// when allowed and nothing reached the client, else an answer.
-io::Task<ForwardOutcome> settle_failure(ClientSession& cs, RequestContext& rc, const ForwardPlan& plan,
-                                        const Attempt& a, bool request_complete) {
+// Turns how the attempt ended into the forward's outcome: a relayed response as it
+// is; a failure into a retry when allowed and nothing reached the client, else into
+// the answer the client gets.
+io::Task<ForwardOutcome> outcome_of_attempt(ClientSession& cs, RequestContext& rc, const ForwardPlan& plan,
+                                            const Attempt& a, bool request_complete) {
     Shard& shard = cs.shard;
     const bool after_read = replay_after_read(rc, shard.settings());
     switch (a.kind) {
@@ -473,7 +474,7 @@ io::Task<ForwardOutcome> forward_request(ClientSession& cs, RequestContext& rc, 
     }
     const Attempt a = co_await exchange(cs, rc, plan, out, body, body.done());
     shard.buffers().give(std::move(out));
-    co_return co_await settle_failure(cs, rc, plan, a, body.done());
+    co_return co_await outcome_of_attempt(cs, rc, plan, a, body.done());
 }
 
 }  // namespace rr::relay

@@ -49,14 +49,14 @@ struct KeyLease {
     std::uint64_t epoch = 0;
 };
 
-enum class KeyStatus : std::uint8_t {
+enum class KeySlotStatus : std::uint8_t {
     granted,  // lease is valid; on_grant is not called
     queued,   // on_grant(ctx) will run once, unless cancel() returns cancelled first
     busy,     // at max_concurrency with max_wait 0, or max_wait already waiting: 429 key_in_use
 };
 
 struct KeyAcquireResult {
-    KeyStatus status;
+    KeySlotStatus status;
     KeyLease lease;  // set when status == granted
 };
 

@@ -30,9 +30,9 @@ io::Task<Outcome> take_key_slot(GatewayRequest& req) {
     KeyWaiter waiter(&GrantWait::on_grant, &gw);
     const std::uint64_t wait_started = shard.loop().now_ms();
     const KeyAcquireResult kr = keys.acquire(key.key_hash, key.max_concurrency, key.max_wait, waiter);
-    if (kr.status == KeyStatus::busy) co_return Outcome::rejected(429, "key_in_use", "api key is already in use");
-    if (kr.status == KeyStatus::granted) req.key_slot = KeySlotGuard(keys, kr.lease);
-    if (kr.status == KeyStatus::queued) {
+    if (kr.status == KeySlotStatus::busy) co_return Outcome::rejected(429, "key_in_use", "api key is already in use");
+    if (kr.status == KeySlotStatus::granted) req.key_slot = KeySlotGuard(keys, kr.lease);
+    if (kr.status == KeySlotStatus::queued) {
         const std::uint64_t deadline = shard.loop().now_ms() + shard.settings().upstream_queue_timeout_ms;
         const WaitEnd end = co_await wait_for_key(req, waiter, gw, deadline);
         if (end == WaitEnd::client_gone) co_return Outcome::finished(false);

@@ -439,9 +439,9 @@ TEST_CASE("release frees every slot of the key, counts it, and old leases no lon
     rr::gateway::KeyWaiter waiter(nullptr, nullptr);
     const auto first = keys.acquire(slot, 2, 0, waiter);
     const auto second = keys.acquire(slot, 2, 0, waiter);
-    REQUIRE(first.status == rr::gateway::KeyStatus::granted);
-    REQUIRE(second.status == rr::gateway::KeyStatus::granted);
-    CHECK(keys.acquire(slot, 2, 0, waiter).status == rr::gateway::KeyStatus::busy);
+    REQUIRE(first.status == rr::gateway::KeySlotStatus::granted);
+    REQUIRE(second.status == rr::gateway::KeySlotStatus::granted);
+    CHECK(keys.acquire(slot, 2, 0, waiter).status == rr::gateway::KeySlotStatus::busy);
 
     Json r(w.call(Endpoint::key_release, id));
     CHECK(int64_t(r["released"]) == 2);
@@ -449,7 +449,7 @@ TEST_CASE("release frees every slot of the key, counts it, and old leases no lon
     CHECK(w.metrics->render().find("ringrelay_key_force_releases_total 2") != std::string::npos);
     keys.release(first.lease);  // a request that was still running ends: ignored
     CHECK(keys.in_flight(slot) == 0);
-    CHECK(keys.acquire(slot, 2, 0, waiter).status == rr::gateway::KeyStatus::granted);
+    CHECK(keys.acquire(slot, 2, 0, waiter).status == rr::gateway::KeySlotStatus::granted);
 
     check_error(w.call(Endpoint::key_release, "k_missing"), 404, "not_found");
 }
@@ -534,9 +534,9 @@ TEST_CASE("state shows tokens, busy keys by store id, channel circuits and per-s
     REQUIRE(w.gw->tokens.try_acquire());
     rr::gateway::KeyWaiter waiter(nullptr, nullptr);
     const std::uint64_t slot = rr::gateway::key_hash_of(id);
-    REQUIRE(w.gw->keys.acquire(slot, 3, 0, waiter).status == rr::gateway::KeyStatus::granted);
+    REQUIRE(w.gw->keys.acquire(slot, 3, 0, waiter).status == rr::gateway::KeySlotStatus::granted);
     const std::uint64_t stranger = 0x1234;  // a slot no store key hashes to
-    REQUIRE(w.gw->keys.acquire(stranger, 1, 0, waiter).status == rr::gateway::KeyStatus::granted);
+    REQUIRE(w.gw->keys.acquire(stranger, 1, 0, waiter).status == rr::gateway::KeySlotStatus::granted);
 
     Json s(w.call(Endpoint::state));
     CHECK(int64_t(s["tokens"]["capacity"].value()) == 4);

@@ -51,9 +51,9 @@ constexpr std::uint64_t kKey = 42;
 TEST_CASE("grants up to max_concurrency; with max_wait 0 the next request is busy") {
     KeySlots slots;
     Waiters w;
-    CHECK(slots.acquire(kKey, 2, 0, w.make(1)).status == KeyStatus::granted);
-    CHECK(slots.acquire(kKey, 2, 0, w.make(2)).status == KeyStatus::granted);
-    CHECK(slots.acquire(kKey, 2, 0, w.make(3)).status == KeyStatus::busy);
+    CHECK(slots.acquire(kKey, 2, 0, w.make(1)).status == KeySlotStatus::granted);
+    CHECK(slots.acquire(kKey, 2, 0, w.make(2)).status == KeySlotStatus::granted);
+    CHECK(slots.acquire(kKey, 2, 0, w.make(3)).status == KeySlotStatus::busy);
     CHECK(slots.in_flight(kKey) == 2);
     CHECK(slots.waiting(kKey) == 0);
     CHECK(slots.in_flight(kKey + 1) == 0);
@@ -62,10 +62,10 @@ TEST_CASE("grants up to max_concurrency; with max_wait 0 the next request is bus
 TEST_CASE("with max_wait N, N requests wait and the next one is busy") {
     KeySlots slots;
     Waiters w;
-    REQUIRE(slots.acquire(kKey, 1, 2, w.make(0)).status == KeyStatus::granted);
-    CHECK(slots.acquire(kKey, 1, 2, w.make(1)).status == KeyStatus::queued);
-    CHECK(slots.acquire(kKey, 1, 2, w.make(2)).status == KeyStatus::queued);
-    CHECK(slots.acquire(kKey, 1, 2, w.make(3)).status == KeyStatus::busy);
+    REQUIRE(slots.acquire(kKey, 1, 2, w.make(0)).status == KeySlotStatus::granted);
+    CHECK(slots.acquire(kKey, 1, 2, w.make(1)).status == KeySlotStatus::queued);
+    CHECK(slots.acquire(kKey, 1, 2, w.make(2)).status == KeySlotStatus::queued);
+    CHECK(slots.acquire(kKey, 1, 2, w.make(3)).status == KeySlotStatus::busy);
     CHECK(slots.waiting(kKey) == 2);
     CHECK(slots.total_waiting() == 2);
     CHECK(w.order.empty());
@@ -75,9 +75,9 @@ TEST_CASE("a release hands the slot to the key's oldest waiter") {
     KeySlots slots;
     Waiters w;
     const KeyAcquireResult first = slots.acquire(kKey, 1, 8, w.make(0));
-    REQUIRE(first.status == KeyStatus::granted);
+    REQUIRE(first.status == KeySlotStatus::granted);
     for (int i = 1; i <= 4; ++i) {
-        REQUIRE(slots.acquire(kKey, 1, 8, w.make(i)).status == KeyStatus::queued);
+        REQUIRE(slots.acquire(kKey, 1, 8, w.make(i)).status == KeySlotStatus::queued);
     }
     slots.release(first.lease);
     CHECK(w.order == std::vector<int>{1});
@@ -97,8 +97,8 @@ TEST_CASE("cancel before the grant: the waiter leaves and the next one is served
     Waiters w;
     const KeyAcquireResult first = slots.acquire(kKey, 1, 4, w.make(0));
     KeyWaiter& gives_up = w.make(1);
-    REQUIRE(slots.acquire(kKey, 1, 4, gives_up).status == KeyStatus::queued);
-    REQUIRE(slots.acquire(kKey, 1, 4, w.make(2)).status == KeyStatus::queued);
+    REQUIRE(slots.acquire(kKey, 1, 4, gives_up).status == KeySlotStatus::queued);
+    REQUIRE(slots.acquire(kKey, 1, 4, w.make(2)).status == KeySlotStatus::queued);
     CHECK(slots.cancel(gives_up) == CancelResult::cancelled);
     CHECK(slots.waiting(kKey) == 1);
     slots.release(first.lease);
@@ -113,7 +113,7 @@ TEST_CASE("cancel after the grant: lost_race and the waiter holds a valid lease"
     Waiters w;
     const KeyAcquireResult first = slots.acquire(kKey, 1, 4, w.make(0));
     KeyWaiter& waiter = w.make(1);
-    REQUIRE(slots.acquire(kKey, 1, 4, waiter).status == KeyStatus::queued);
+    REQUIRE(slots.acquire(kKey, 1, 4, waiter).status == KeySlotStatus::queued);
     slots.release(first.lease);
     CHECK(slots.cancel(waiter) == CancelResult::lost_race);
     CHECK(w.order == std::vector<int>{1});
@@ -129,7 +129,7 @@ TEST_CASE("cancel of a waiter whose wait never started or already ended holds no
     CHECK(slots.cancel(never) == CancelResult::cancelled);
     const KeyAcquireResult first = slots.acquire(kKey, 1, 4, w.make(1));
     KeyWaiter& waiter = w.make(2);
-    REQUIRE(slots.acquire(kKey, 1, 4, waiter).status == KeyStatus::queued);
+    REQUIRE(slots.acquire(kKey, 1, 4, waiter).status == KeySlotStatus::queued);
     REQUIRE(slots.cancel(waiter) == CancelResult::cancelled);
     CHECK(slots.cancel(waiter) == CancelResult::cancelled);
     slots.release(first.lease);
@@ -139,11 +139,11 @@ TEST_CASE("cancel of a waiter whose wait never started or already ended holds no
 TEST_CASE("a limit raised at run time serves the older waiters before the newcomer") {
     KeySlots slots;
     Waiters w;
-    REQUIRE(slots.acquire(kKey, 1, 8, w.make(0)).status == KeyStatus::granted);
-    REQUIRE(slots.acquire(kKey, 1, 8, w.make(1)).status == KeyStatus::queued);
-    REQUIRE(slots.acquire(kKey, 1, 8, w.make(2)).status == KeyStatus::queued);
+    REQUIRE(slots.acquire(kKey, 1, 8, w.make(0)).status == KeySlotStatus::granted);
+    REQUIRE(slots.acquire(kKey, 1, 8, w.make(1)).status == KeySlotStatus::queued);
+    REQUIRE(slots.acquire(kKey, 1, 8, w.make(2)).status == KeySlotStatus::queued);
     // The operator raised max_concurrency to 3: the next acquire brings the new value.
-    CHECK(slots.acquire(kKey, 3, 8, w.make(3)).status == KeyStatus::queued);
+    CHECK(slots.acquire(kKey, 3, 8, w.make(3)).status == KeySlotStatus::queued);
     CHECK(w.order == std::vector<int>{1, 2});
     CHECK(slots.in_flight(kKey) == 3);
     CHECK(slots.waiting(kKey) == 1);
@@ -155,8 +155,8 @@ TEST_CASE("a limit lowered at run time applies from the next acquire, revoking n
     const KeyAcquireResult a = slots.acquire(kKey, 3, 0, w.make(0));
     const KeyAcquireResult b = slots.acquire(kKey, 3, 0, w.make(1));
     const KeyAcquireResult c = slots.acquire(kKey, 3, 0, w.make(2));
-    REQUIRE(c.status == KeyStatus::granted);
-    CHECK(slots.acquire(kKey, 1, 4, w.make(3)).status == KeyStatus::queued);
+    REQUIRE(c.status == KeySlotStatus::granted);
+    CHECK(slots.acquire(kKey, 1, 4, w.make(3)).status == KeySlotStatus::queued);
     CHECK(slots.in_flight(kKey) == 3);
     slots.release(a.lease);
     slots.release(b.lease);
@@ -173,7 +173,7 @@ TEST_CASE("max_concurrency 0 means no limit, still counted") {
     std::vector<KeyLease> leases;
     for (int i = 0; i < 100; ++i) {
         const KeyAcquireResult r = slots.acquire(kKey, 0, 0, w.make(i));
-        REQUIRE(r.status == KeyStatus::granted);
+        REQUIRE(r.status == KeySlotStatus::granted);
         leases.push_back(r.lease);
     }
     CHECK(slots.in_flight(kKey) == 100);
@@ -186,9 +186,9 @@ TEST_CASE("force release frees the slots, serves waiters and ignores the old lea
     Waiters w;
     const KeyAcquireResult a = slots.acquire(kKey, 2, 4, w.make(0));
     const KeyAcquireResult b = slots.acquire(kKey, 2, 4, w.make(1));
-    REQUIRE(slots.acquire(kKey, 2, 4, w.make(2)).status == KeyStatus::queued);
-    REQUIRE(slots.acquire(kKey, 2, 4, w.make(3)).status == KeyStatus::queued);
-    REQUIRE(slots.acquire(kKey, 2, 4, w.make(4)).status == KeyStatus::queued);
+    REQUIRE(slots.acquire(kKey, 2, 4, w.make(2)).status == KeySlotStatus::queued);
+    REQUIRE(slots.acquire(kKey, 2, 4, w.make(3)).status == KeySlotStatus::queued);
+    REQUIRE(slots.acquire(kKey, 2, 4, w.make(4)).status == KeySlotStatus::queued);
 
     CHECK(slots.release_all(kKey) == 2);
     CHECK(w.order == std::vector<int>{2, 3});  // up to the limit, in order
@@ -217,7 +217,7 @@ TEST_CASE("an old lease stays stale after its key went idle and came back") {
     const KeyAcquireResult old = slots.acquire(kKey, 1, 0, w.make(0));
     REQUIRE(slots.release_all(kKey) == 1);  // entry goes idle and is dropped
     const KeyAcquireResult now = slots.acquire(kKey, 1, 0, w.make(1));
-    REQUIRE(now.status == KeyStatus::granted);
+    REQUIRE(now.status == KeySlotStatus::granted);
     slots.release(old.lease);
     CHECK(slots.in_flight(kKey) == 1);
     slots.release(now.lease);
@@ -230,10 +230,10 @@ TEST_CASE("keys sharing one stripe keep their own counts, limits and queues") {
     const KeyAcquireResult a1 = slots.acquire(1, 1, 1, w.make(1));
     const KeyAcquireResult b1 = slots.acquire(2, 2, 0, w.make(2));
     const KeyAcquireResult b2 = slots.acquire(2, 2, 0, w.make(3));
-    CHECK(a1.status == KeyStatus::granted);
-    CHECK(b2.status == KeyStatus::granted);
-    CHECK(slots.acquire(1, 1, 1, w.make(4)).status == KeyStatus::queued);
-    CHECK(slots.acquire(2, 2, 0, w.make(5)).status == KeyStatus::busy);
+    CHECK(a1.status == KeySlotStatus::granted);
+    CHECK(b2.status == KeySlotStatus::granted);
+    CHECK(slots.acquire(1, 1, 1, w.make(4)).status == KeySlotStatus::queued);
+    CHECK(slots.acquire(2, 2, 0, w.make(5)).status == KeySlotStatus::busy);
     CHECK(slots.in_flight(1) == 1);
     CHECK(slots.in_flight(2) == 2);
     slots.release(b1.lease);  // key 2's release must not wake key 1's waiter
@@ -252,14 +252,14 @@ TEST_CASE("idle keys leave no entry; the snapshot lists only active keys") {
     KeyWaiter& scratch = w.make(0);
     for (std::uint64_t k = 1; k <= 10000; ++k) {
         const KeyAcquireResult r = slots.acquire(k, 1, 0, scratch);
-        REQUIRE(r.status == KeyStatus::granted);
+        REQUIRE(r.status == KeySlotStatus::granted);
         slots.release(r.lease);
     }
     CHECK(slots.snapshot().empty());
     std::vector<KeyLease> held;
     for (std::uint64_t k = 1; k <= 3000; ++k) held.push_back(slots.acquire(k, 2, 0, scratch).lease);
     held.push_back(slots.acquire(7, 2, 0, scratch).lease);
-    REQUIRE(slots.acquire(7, 2, 1, w.make(1)).status == KeyStatus::queued);
+    REQUIRE(slots.acquire(7, 2, 1, w.make(1)).status == KeySlotStatus::queued);
     const std::vector<KeyInFlight> snap = slots.snapshot();
     CHECK(snap.size() == 3000);
     const auto seven =
@@ -290,7 +290,7 @@ TEST_CASE("on_grant runs after the stripe lock is dropped") {
     KeyWaiter waiter(&read_count_in_grant, &probe);
     KeyWaiter first_waiter(&read_count_in_grant, &probe);
     const KeyAcquireResult first = slots.acquire(kKey, 1, 1, first_waiter);
-    REQUIRE(slots.acquire(kKey, 1, 1, waiter).status == KeyStatus::queued);
+    REQUIRE(slots.acquire(kKey, 1, 1, waiter).status == KeySlotStatus::queued);
     slots.release(first.lease);
     CHECK(probe.seen == 1);
     slots.release(waiter.lease());
@@ -313,7 +313,7 @@ TEST_CASE("cancel racing a grant returns only after on_grant has returned") {
     const KeyAcquireResult first = slots.acquire(kKey, 1, 1, w.make(0));
     SlowGrant slow;
     KeyWaiter waiter(&slow_grant, &slow);
-    REQUIRE(slots.acquire(kKey, 1, 1, waiter).status == KeyStatus::queued);
+    REQUIRE(slots.acquire(kKey, 1, 1, waiter).status == KeySlotStatus::queued);
     std::thread releaser([&] { slots.release(first.lease); });
     while (!slow.entered.load()) std::this_thread::yield();
     CHECK(slots.cancel(waiter) == CancelResult::lost_race);
@@ -407,15 +407,15 @@ void run_key_request(KeySlots& slots, Mailbox& box, std::uint64_t id, const KeyR
     const KeyAcquireResult r = slots.acquire(req.key, req.limit, req.max_wait, *waiter);
     KeyLease lease{};
     switch (r.status) {
-    case KeyStatus::granted:
+    case KeySlotStatus::granted:
         lease = r.lease;
         if (a->grants.load() != 0) counts.errors.fetch_add(1);
         break;
-    case KeyStatus::busy:
+    case KeySlotStatus::busy:
         counts.busy.fetch_add(1);
         if (a->grants.load() != 0) counts.errors.fetch_add(1);
         break;
-    case KeyStatus::queued:
+    case KeySlotStatus::queued:
         if (box.wait_for(id, req.wait)) {
             lease = waiter->lease();
             counts.woken.fetch_add(1);
@@ -581,8 +581,8 @@ TEST_CASE("model: FIFO per key among waiters that did not cancel") {
                 const KeyAcquireResult r = slots.acquire(kKey, 1, 64, waiter);
                 s.end = clock.fetch_add(1) + 1;
                 KeyLease lease = r.lease;
-                if (r.status == KeyStatus::granted) s.grant_seq = grant_clock.fetch_add(1) + 1;
-                if (r.status == KeyStatus::queued) {
+                if (r.status == KeySlotStatus::granted) s.grant_seq = grant_clock.fetch_add(1) + 1;
+                if (r.status == KeySlotStatus::queued) {
                     const auto wait = rng() % 3 == 0 ? std::chrono::microseconds(rng() % 200) : 10s;
                     if (box.wait_for(id, wait)) {
                         lease = waiter.lease();
@@ -594,7 +594,7 @@ TEST_CASE("model: FIFO per key among waiters that did not cancel") {
                     }
                     if (lease.epoch != 0) s.grant_seq = a->grant_seq.load();
                 }
-                if (r.status == KeyStatus::busy) errors.fetch_add(1);  // 64 > 8 threads
+                if (r.status == KeySlotStatus::busy) errors.fetch_add(1);  // 64 > 8 threads
                 delete a;
                 if (lease.epoch == 0) continue;
                 served[static_cast<std::size_t>(t)].push_back(s);
