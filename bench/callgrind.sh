@@ -102,4 +102,6 @@ run "$few"
 a=$TOTAL
 run "$many"
 b=$TOTAL
+# RR_CALLGRIND_KEEP=DIR keeps both profiles (cg.FEW, cg.MANY) for callgrind_annotate.
+if [[ -n ${RR_CALLGRIND_KEEP:-} ]]; then cp "$tmp/cg.$few" "$tmp/cg.$many" "$RR_CALLGRIND_KEEP/"; fi
 echo "$mode: $(((b - a) / (many - few))) instructions per request ((${many} - ${few}) requests, callgrind, 1 shard)"

@@ -1,6 +1,7 @@
 #include "ringrelay/relay/whole_body.hpp"
 
 #include <cerrno>
+#include <string>
 
 #include "ringrelay/relay/body_tracker.hpp"
 #include "ringrelay/relay/session.hpp"
@@ -29,7 +30,9 @@ io::Task<WholeBody> read_whole_body(ClientSession& cs, RequestContext& rc, const
                                     std::string& body) {
     io::Loop& loop = cs.shard.loop();
     if (rc.body_kind == http::BodyKind::content_length && rc.content_length > limits.max_bytes)
-        co_return refused(413, "body_too_large", std::string(limits.too_large));
+        co_return refused(413, "body_too_large",
+                          limits.too_large.empty() ? "request body is larger than " + std::to_string(limits.max_bytes) + " bytes"
+                                                   : std::string(limits.too_large));
     BodyTracker tracker(rc.body_kind, rc.content_length, limits.max_bytes);
     if (!tracker.done() && rc.expect_continue && cs.in.empty()) {
         static constexpr std::string_view k100 = "HTTP/1.1 100 Continue\r\n\r\n";

@@ -16,7 +16,9 @@ struct RequestContext;
 struct WholeBodyLimits {
     std::uint64_t max_bytes = 0;       // a larger body is refused with 413
     std::uint64_t idle_timeout_ms = 0; // between two arrivals; then 408
-    std::string_view too_large;        // the 413's message when Content-Length says so at once
+    // The 413's message when Content-Length says so at once; empty: "request body is
+    // larger than N bytes" (made only then).
+    std::string_view too_large;
 };
 
 // How reading ended. refused: answer status/code/message (and close: the rest of the

@@ -37,7 +37,7 @@ Outcome authorize(GatewayRequest& req) {
     store::Reader& reader = req.sg.reader();
     store::ReadScope scope(reader);
     if (!scope.ok())
-        return Outcome::rejected(503, "store_unavailable", "key store unavailable: " + scope.status().message, false);
+        return req.reject_with(503, "store_unavailable", "key store unavailable: " + scope.status().message, false);
     const std::int64_t now = now_unix_ms();
     if (address_blocked(reader, req.cs.peer, now))
         return Outcome::rejected(403, "ip_blocked", "client address is blocked", false);

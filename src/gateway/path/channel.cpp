@@ -87,9 +87,10 @@ Pick::Kind channel_outlook(GatewayRequest& req) {
     return Pick::none_usable;
 }
 
-Outcome refuse_pick(Pick::Kind kind, const std::string& model) {
-    if (kind == Pick::not_found) return Outcome::rejected(404, "model_not_found", "no channel serves model " + model);
-    return Outcome::rejected(503, "no_available_channel", "no available channel for model " + model);
+Outcome refuse_pick(GatewayRequest& req, Pick::Kind kind) {
+    const std::string& model = req.fields.model;
+    if (kind == Pick::not_found) return req.reject_with(404, "model_not_found", "no channel serves model " + model);
+    return req.reject_with(503, "no_available_channel", "no available channel for model " + model);
 }
 
 }  // namespace rr::gateway

@@ -21,6 +21,7 @@
 #include "ringrelay/gateway/gateway_shared.hpp"
 #include "ringrelay/gateway/request_body.hpp"
 #include "ringrelay/relay/session.hpp"
+#include "ringrelay/relay/whole_body.hpp"
 #include "ringrelay/store/ops.hpp"
 
 namespace rr::gateway {
@@ -46,24 +47,26 @@ struct KeyInfo {
 
 // How a stage ended: the request goes on to the next stage (next), the gateway
 // answers it with an error (reject), or it is over (done: answered already, or the
-// client is gone) and keep_alive says whether the connection may go on.
+// client is gone) and keep_alive says whether the connection may go on. Trivially
+// copied between the stages: a message made up at run time lives in the
+// GatewayRequest (reject_with).
 struct Outcome {
     enum Kind : std::uint8_t { next, reject, done } kind = next;
     int status = 0;
     std::string_view code;
-    std::string message;
+    std::string_view message;
     std::uint32_t retry_after_s = 0;  // reject: a Retry-After header, 0 for none
     bool body_read = true;            // reject: the body is off the wire (else the connection closes)
     bool keep_alive = false;          // done
 
     bool goes_on() const noexcept { return kind == next; }
     static Outcome proceed() { return {}; }
-    static Outcome rejected(int status, std::string_view code, std::string message, bool body_read = true) {
+    static Outcome rejected(int status, std::string_view code, std::string_view message, bool body_read = true) {
         Outcome o;
         o.kind = reject;
         o.status = status;
         o.code = code;
-        o.message = std::move(message);
+        o.message = message;
         o.body_read = body_read;
         return o;
     }
@@ -86,6 +89,12 @@ struct GatewayRequest {
     GatewayRequest(const GatewayRequest&) = delete;
     GatewayRequest& operator=(const GatewayRequest&) = delete;
 
+    // A rejection whose message is made up now (it names the model, the path, ...).
+    Outcome reject_with(int status, std::string_view code, std::string text, bool read = true) {
+        message = std::move(text);
+        return Outcome::rejected(status, code, message, read);
+    }
+
     ShardGateway& sg;
     relay::ClientSession& cs;
     relay::RequestContext& rc;
@@ -97,6 +106,7 @@ struct GatewayRequest {
     KeyInfo key;
     std::string body;  // the whole request body, from shard.buffers()
     RequestFields fields;
+    std::string message;  // of a rejection made up at run time (reject_with)
     KeySlotGuard key_slot;
     TokenGuard token;
 };
@@ -116,8 +126,10 @@ Outcome authorize(GatewayRequest& req);
 // limits.cpp: RPM, TPM and quota, before the request takes any slot.
 Outcome check_limits(GatewayRequest& req);
 
-// body.cpp: reads the body and its model; refuses bad JSON and models the key may not use.
-io::Task<Outcome> read_request(GatewayRequest& req);
+// body.cpp: the limits to read the body with (and its buffer, taken into req.body),
+// then what was read: its model and stream flag, or why the request is refused.
+relay::WholeBodyLimits body_limits(GatewayRequest& req);
+Outcome accept_body(GatewayRequest& req, relay::WholeBody& read);
 
 // key_slot.cpp: at most max_concurrency in flight per key; up to max_wait wait in order.
 io::Task<Outcome> take_key_slot(GatewayRequest& req);
@@ -144,7 +156,7 @@ Pick pick_channel_for(GatewayRequest& req, const std::vector<std::string>& tried
 // What a pick could come to, without taking a slot (see channel.cpp).
 Pick::Kind channel_outlook(GatewayRequest& req);
 // 404 model_not_found or 503 no_available_channel.
-Outcome refuse_pick(Pick::Kind kind, const std::string& model);
+Outcome refuse_pick(GatewayRequest& req, Pick::Kind kind);
 
 // waits.cpp: a queued key slot or token wait.
 enum class WaitEnd : std::uint8_t { granted, timed_out, client_gone };

@@ -39,7 +39,7 @@ Outcome admit(GatewayRequest& req) {
     relay::capture_head(req.cs, rc, /*strip_client_auth=*/true, /*replace_body=*/true);
     if (req.route == Route::not_found) req.path.assign(rc.head.path);
     relay::consume_head(req.cs, rc);
-    if (req.route == Route::not_found) return Outcome::rejected(404, "not_found", "no route for " + req.path, false);
+    if (req.route == Route::not_found) return req.reject_with(404, "not_found", "no route for " + req.path, false);
     return Outcome::proceed();
 }
 

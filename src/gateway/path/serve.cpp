@@ -26,7 +26,10 @@ io::Task<bool> ShardGateway::serve(relay::ClientSession& cs, relay::RequestConte
     if (o.goes_on()) o = check_limits(req);
     // Body and model before the key slot: a request that is invalid or not allowed
     // never occupies it, and a streaming one knows it streams before it may wait.
-    if (o.goes_on()) o = co_await read_request(req);
+    if (o.goes_on()) {
+        relay::WholeBody read = co_await relay::read_whole_body(cs, rc, body_limits(req), req.body);
+        o = accept_body(req, read);
+    }
     if (o.goes_on()) o = co_await take_key_slot(req);
     if (o.goes_on()) o = co_await relay_upstream(req);
     if (o.kind == Outcome::reject) co_return co_await send_rejection(req, o);

@@ -29,7 +29,7 @@ io::Task<Outcome> wait_for_token(GatewayRequest& req, TokenStatus status, TokenW
     if (outlook != Pick::chosen) {
         if (status == TokenStatus::queued)
             co_await settle_token_wait(GrantWait::Result::interrupted, tokens, waiter, gw, req.token);
-        co_return refuse_pick(outlook, req.fields.model);
+        co_return refuse_pick(req, outlook);
     }
     if (status == TokenStatus::queue_full)
         co_return Outcome::rejected(429, "upstream_queue_full", "upstream queue is full");

@@ -65,17 +65,65 @@ void record_answer(const relay::RequestContext& rc, ChannelBoard::State& state) 
     else if (rc.status != 499) ChannelBoard::record_success(state);
 }
 
-// Attempts until one is answered or none is left; a failure to hand back becomes
-// the rejection (502/504 with the last attempt's reason).
-io::Task<Outcome> try_channels(GatewayRequest& req) {
+// While the request is upstream: the usage tap on the response, and afterwards the
+// token and key slot back (in that order) and the usage recorded.
+class UpstreamTurn {
+public:
+    explicit UpstreamTurn(GatewayRequest& req) : req_(req), count_(req) {
+        relay::RequestContext& rc = req.rc;
+        rc.body_tap = [](void* c, std::string_view bytes) { static_cast<UsageCount*>(c)->tap.feed(bytes); };
+        rc.body_end = [](void* c) { static_cast<UsageCount*>(c)->record(); };
+        rc.body_tap_ctx = &count_;
+    }
+    ~UpstreamTurn() {
+        relay::RequestContext& rc = req_.rc;
+        rc.body_tap = nullptr;
+        rc.body_end = nullptr;
+        req_.token.reset();
+        req_.key_slot.reset();
+        log_debug_event(req_.shard.obs(), relay::DebugEvent::key_released, rc,
+                        req_.sg.shared().keys.in_flight(req_.key.key_hash));
+        // A body that never completed (cut short, or ended by the upstream's close) is
+        // counted now, with what the tap saw of it.
+        if (rc.upstream_status != 0) count_.record();
+    }
+    UpstreamTurn(const UpstreamTurn&) = delete;
+    UpstreamTurn& operator=(const UpstreamTurn&) = delete;
+
+private:
+    GatewayRequest& req_;
+    UsageCount count_;
+};
+
+}  // namespace
+
+io::Task<Outcome> relay_upstream(GatewayRequest& req) {
     relay::Shard& shard = req.shard;
+    const UpstreamTurn turn(req);
+    {
+        // The global token before any channel slot: a request waiting for it holds no
+        // channel's max_concurrency (a queue of them would turn newcomers away with 503
+        // no_available_channel for up to the queue timeout), and the channel is picked
+        // with the token in hand, so the pick is fresh.
+        TokenPool& tokens = req.sg.shared().tokens;
+        GrantWait gw(shard.loop());
+        TokenWaiter waiter(&GrantWait::on_grant, &gw);
+        const TokenStatus status = tokens.acquire(waiter);
+        if (status == TokenStatus::granted) {
+            req.token = TokenGuard(tokens);  // the usual case
+        } else if (Outcome waited = co_await wait_for_token(req, status, waiter, gw); !waited.goes_on()) {
+            co_return waited;
+        }
+    }
+    // Attempts until one is answered or none is left; a failure handed back becomes
+    // the rejection (502/504 with the last attempt's reason).
     const std::uint32_t retries = shard.settings().retries;
     std::vector<std::string> tried;
     relay::ForwardOutcome last;
     for (std::uint32_t attempt = 0; attempt <= retries; ++attempt) {
         Pick pick = pick_channel_for(req, tried);
         if (pick.kind != Pick::chosen) {
-            if (attempt == 0) co_return refuse_pick(pick.kind, req.fields.model);
+            if (attempt == 0) co_return refuse_pick(req, pick.kind);
             break;  // answer the last failure below
         }
         ChannelChoice& ch = pick.channel;
@@ -105,44 +153,9 @@ io::Task<Outcome> try_channels(GatewayRequest& req) {
         tried.push_back(ch.id);
         ++shard.counters().upstream_retries;
     }
-    std::string message = last.message.empty() ? std::string("upstream failed") : std::move(last.message);
-    co_return Outcome::rejected(last.status ? last.status : 502,
-                                last.code.empty() ? std::string_view("upstream_error") : last.code, std::move(message));
-}
-
-}  // namespace
-
-io::Task<Outcome> relay_upstream(GatewayRequest& req) {
-    relay::RequestContext& rc = req.rc;
-    UsageCount count(req);
-    rc.body_tap = [](void* c, std::string_view bytes) { static_cast<UsageCount*>(c)->tap.feed(bytes); };
-    rc.body_end = [](void* c) { static_cast<UsageCount*>(c)->record(); };
-    rc.body_tap_ctx = &count;
-    Outcome outcome;
-    {
-        // The global token before any channel slot: a request waiting for it holds no
-        // channel's max_concurrency (a queue of them would turn newcomers away with 503
-        // no_available_channel for up to the queue timeout), and the channel is picked
-        // with the token in hand, so the pick is fresh.
-        TokenPool& tokens = req.sg.shared().tokens;
-        GrantWait gw(req.shard.loop());
-        TokenWaiter waiter(&GrantWait::on_grant, &gw);
-        const TokenStatus status = tokens.acquire(waiter);
-        if (status == TokenStatus::granted) req.token = TokenGuard(tokens);  // the usual case
-        else outcome = co_await wait_for_token(req, status, waiter, gw);
-    }
-    if (outcome.goes_on()) outcome = co_await try_channels(req);
-    rc.body_tap = nullptr;
-    rc.body_end = nullptr;
-    // Back in the order they were taken, the other way round.
-    req.token.reset();
-    req.key_slot.reset();
-    log_debug_event(req.shard.obs(), relay::DebugEvent::key_released, rc,
-                    req.sg.shared().keys.in_flight(req.key.key_hash));
-    // A body that never completed (cut short, or ended by the upstream's close) is
-    // counted now, with what the tap saw of it.
-    if (rc.upstream_status != 0) count.record();
-    co_return outcome;
+    co_return req.reject_with(last.status ? last.status : 502,
+                              last.code.empty() ? std::string_view("upstream_error") : last.code,
+                              last.message.empty() ? std::string("upstream failed") : std::move(last.message));
 }
 
 }  // namespace rr::gateway
