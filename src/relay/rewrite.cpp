@@ -2,7 +2,7 @@
 
 #include <cstring>
 
-#include "ringrelay/relay/session.hpp"
+#include "ringrelay/io/peer_address.hpp"
 
 namespace rr::relay {
 namespace {

@@ -4,19 +4,11 @@
 
 #include <cstdint>
 
-namespace rr::obs {
-class ShardMetrics;
-class AccessLogProducer;
-}  // namespace rr::obs
+#include "ringrelay/relay/shard_obs.hpp"
 
 namespace rr::relay {
 
 struct RequestContext;
-
-struct ShardObs {
-    obs::ShardMetrics* metrics = nullptr;    // null: metrics off
-    obs::AccessLogProducer* log = nullptr;   // null: access log off
-};
 
 // Monotonic nanoseconds (the request clock; the loop's own clock is milliseconds).
 std::uint64_t monotonic_ns() noexcept;

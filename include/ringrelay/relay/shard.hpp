@@ -15,7 +15,7 @@
 #include "ringrelay/io/peer_address.hpp"
 #include "ringrelay/io/task.hpp"
 #include "ringrelay/relay/settings.hpp"
-#include "ringrelay/relay/request_log.hpp"
+#include "ringrelay/relay/shard_obs.hpp"
 #include "ringrelay/upstream/pool.hpp"
 
 namespace rr::io {
