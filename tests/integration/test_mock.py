@@ -323,15 +323,15 @@ class BehaviourTest(MockTestCase):
 
     def test_client_leaving_mid_stream_counts_as_cut_promptly(self):
         before = self.mock.stats()
+        # The next chunk is due 60 s on: a cut seen within the wait below was noticed
+        # during the chunk delay, not at a later write. (The margin is the point: a
+        # loaded machine can stretch the notice, never to a minute.)
         stream = SSEStream(self.port, CHAT, {'model': 'm', 'stream': True},
-                           headers={'x-mock-chunks': '10', 'x-mock-chunk-delay-ms': '2000'})
+                           headers={'x-mock-chunks': '10', 'x-mock-chunk-delay-ms': '60000'})
         next(stream.events())
         stream.close()
-        left_at = time.monotonic()
-        harness.wait_for(lambda: self.stats_delta(before)['streams_cut'] == 1, timeout=3,
+        harness.wait_for(lambda: self.stats_delta(before)['streams_cut'] == 1, timeout=10,
                          message='streams_cut after the client closed')
-        # Noticed while waiting in the chunk delay, not at a later write (2 s and more).
-        self.assertLess(time.monotonic() - left_at, 1.0)
         delta = self.stats_delta(before)
         self.assertEqual((delta['streams_started'], delta['streams_completed']), (1, 0))
 
@@ -463,9 +463,10 @@ class ConnectionTest(MockTestCase):
                 hung.append(c)
             harness.wait_for(lambda: self.mock.stats()['connections_open'] >= count, timeout=10,
                              message='%d open connections' % count)
-            start = time.monotonic()
+            # Answered while every hang is still held (they are released only below):
+            # a mock that served them in turn would leave this request unanswered.
             self.assertStatus(post_json(self.port, CHAT, {'model': 'm'}), 200)
-            self.assertLess(time.monotonic() - start, 1.0)
+            self.assertGreaterEqual(self.mock.stats()['connections_open'], count)
         finally:
             for c in hung:
                 c.close()
