@@ -6,11 +6,6 @@ namespace rr::http::detail {
 
 namespace {
 
-Scan fail(Error& err, Error e = Error::bad_request) noexcept {
-    err = e;
-    return Scan::error;
-}
-
 Error note_content_length(Framing& f, std::string_view value) noexcept {
     // RFC 9112 6.3 (5): a list of identical values ("5, 5", or the same value on two
     // lines) is one length; anything else, including an empty element, is invalid.

@@ -16,6 +16,12 @@ namespace rr::http::detail {
 
 enum class Scan : std::uint8_t { ok, incomplete, error };
 
+// Records why a scan failed and says it did (the parsers' one way to give up).
+inline Scan fail(Error& err, Error e = Error::bad_request) noexcept {
+    err = e;
+    return Scan::error;
+}
+
 // Matches HTTP-version ("HTTP/" DIGIT "." DIGIT, RFC 9112 2.3) at head[pos..].
 // error: bad_request for anything else, version_not_supported for a well-formed
 // version other than 1.0 / 1.1. On ok, minor is 0 or 1.

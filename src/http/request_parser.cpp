@@ -11,12 +11,8 @@ namespace rr::http {
 
 namespace {
 
+using detail::fail;
 using detail::Scan;
-
-Scan fail(Error& err, Error e = Error::bad_request) noexcept {
-    err = e;
-    return Scan::error;
-}
 
 // RFC 9112 2.2: a server SHOULD ignore at least one empty line before the
 // request-line (old clients send CRLF after a POST body). We skip any number; they

@@ -10,12 +10,8 @@ namespace rr::http {
 
 namespace {
 
+using detail::fail;
 using detail::Scan;
-
-Scan fail(Error& err, Error e = Error::bad_request) noexcept {
-    err = e;
-    return Scan::error;
-}
 
 bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
 
