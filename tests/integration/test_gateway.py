@@ -548,10 +548,18 @@ class Concurrency(Gateway):
         a, b = self.make_key(name='a'), self.make_key(name='b')
         self.make_channel()
         gw = self.start_gateway('--upstream-max-concurrent', '1', '--upstream-queue-timeout', '300ms')
-        results = self.parallel([lambda: self.chat(gw, a, headers={'x-mock-delay-ms': '1200'}),
-                                 lambda: self.chat(gw, b)])
-        self.assertStatus(results[0], 200)
-        self.assert_error(results[1], 429, 'queue_timeout', 'timeout waiting for upstream concurrency slot')
+        before = self.mock.stats()['requests']
+        held = []
+        holder = threading.Thread(target=lambda: held.append(self.chat(gw, a, headers={'x-mock-delay-ms': '3000'})))
+        holder.start()
+        # b asks only once a holds the one token (its request is at the upstream): the
+        # order does not depend on how fast two threads start on a loaded machine.
+        harness.wait_for(lambda: self.mock.stats()['requests'] == before + 1, timeout=5,
+                         message='the first request at the upstream')
+        waited = self.chat(gw, b)
+        holder.join(10)
+        self.assertStatus(held[0], 200)
+        self.assert_error(waited, 429, 'queue_timeout', 'timeout waiting for upstream concurrency slot')
 
     def test_waiters_on_a_key_are_served_in_arrival_order(self):
         key = self.make_key(max_wait=3)
