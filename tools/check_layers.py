@@ -14,7 +14,7 @@ per violation:
   - a folder belongs to a module that LAYERS does not list: a new module is placed on
     purpose, by adding its row.
 An include that resolves to no file is left alone: it is a system header or one the build
-generates (src/relay's status_page_html.hpp), and the compiler reports a missing one.
+generates (src/admin's status_page_html.hpp), and the compiler reports a missing one.
 Exit status: 0 clean, 1 violations.
 """
 import re
