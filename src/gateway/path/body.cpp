@@ -5,7 +5,7 @@
 
 namespace rr::gateway {
 
-relay::WholeBodyLimits body_limits(GatewayRequest& req) {
+relay::WholeBodyLimits prepare_body(GatewayRequest& req) {
     const relay::ServeSettings& st = req.shard.settings();
     req.body = req.shard.buffers().take();
     return relay::WholeBodyLimits{st.max_body, st.stream_idle_timeout_ms, {}};

@@ -126,9 +126,9 @@ Outcome authorize(GatewayRequest& req);
 // limits.cpp: RPM, TPM and quota, before the request takes any slot.
 Outcome check_limits(GatewayRequest& req);
 
-// body.cpp: the limits to read the body with (and its buffer, taken into req.body),
+// body.cpp: prepare_body takes req.body's buffer and returns the limits to read it with;
 // then what was read: its model and stream flag, or why the request is refused.
-relay::WholeBodyLimits body_limits(GatewayRequest& req);
+relay::WholeBodyLimits prepare_body(GatewayRequest& req);
 Outcome accept_body(GatewayRequest& req, relay::WholeBody& read);
 
 // key_slot.cpp: at most max_concurrency in flight per key; up to max_wait wait in order.

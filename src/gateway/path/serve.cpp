@@ -27,7 +27,7 @@ io::Task<bool> ShardGateway::serve(relay::ClientSession& cs, relay::RequestConte
     // Body and model before the key slot: a request that is invalid or not allowed
     // never occupies it, and a streaming one knows it streams before it may wait.
     if (o.goes_on()) {
-        relay::WholeBody read = co_await relay::read_whole_body(cs, rc, body_limits(req), req.body);
+        relay::WholeBody read = co_await relay::read_whole_body(cs, rc, prepare_body(req), req.body);
         o = accept_body(req, read);
     }
     if (o.goes_on()) o = co_await take_key_slot(req);
