@@ -98,6 +98,24 @@ std::string_view event_message(EventKind k) noexcept {
     return "request";
 }
 
+// "usage":"reported","prompt_tokens":N,"completion_tokens":M, or "usage":"unknown"
+// or null with both token fields null: a line never shows a count nobody reported.
+void write_usage_fields(LineBuilder& b, const AccessRecord& r) noexcept {
+    b.literal(",\"usage\":");
+    switch (r.usage) {
+    case UsageReport::none: b.literal("null"); break;
+    case UsageReport::reported: b.literal("\"reported\""); break;
+    case UsageReport::unknown: b.literal("\"unknown\""); break;
+    }
+    const bool reported = r.usage == UsageReport::reported;
+    b.literal(",\"prompt_tokens\":");
+    if (reported) b.uint(r.prompt_tokens);
+    else b.literal("null");
+    b.literal(",\"completion_tokens\":");
+    if (reported) b.uint(r.completion_tokens);
+    else b.literal("null");
+}
+
 void write_request_fields(LineBuilder& b, const AccessRecord& r) noexcept {
     b.literal(",\"method\":");
     b.text(r.method.view());
@@ -128,6 +146,7 @@ void write_request_fields(LineBuilder& b, const AccessRecord& r) noexcept {
     b.uint(r.bytes_out);
     b.literal(",\"error_code\":");
     b.text_or_null(r.error_code == ErrorCode::none ? std::string_view{} : error_code_name(r.error_code));
+    write_usage_fields(b, r);
 }
 
 void write_event_fields(LineBuilder& b, const AccessRecord& r) noexcept {

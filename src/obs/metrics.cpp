@@ -156,6 +156,9 @@ constexpr ShardTotalMetric kShardTotalMetrics[] = {
      &ShardTotals::upstream_connections},
     {"ringrelay_upstream_requests_total", "counter",
      "Requests sent upstream (divided by connections opened: the reuse ratio).", &ShardTotals::upstream_requests},
+    {"ringrelay_usage_unknown_total", "counter",
+     "Billable answers (2xx to a model POST) that carried no token usage: nothing was counted for them.",
+     &ShardTotals::usage_unknown},
     {"ringrelay_enobufs_total", "counter", "Times a shard's provided-buffer ring ran dry.", &ShardTotals::enobufs},
     {"ringrelay_cq_overflows_total", "counter", "io_uring completion queue overflows.",
      &ShardTotals::cq_overflows},
@@ -295,6 +298,7 @@ ShardTotals ShardMetrics::totals() const noexcept {
     t.connections_active = connections_active_.value();
     t.upstream_connections = upstream_connections_.value();
     t.upstream_requests = upstream_requests_.value();
+    t.usage_unknown = usage_unknown_.value();
     t.enobufs = enobufs_.value();
     t.cq_overflows = cq_overflows_.value();
     t.recv_spills = recv_spills_.value();

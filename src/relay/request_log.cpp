@@ -27,6 +27,7 @@ void finish_request(ShardObs& obs, const RequestContext& rc, std::uint64_t end_n
             m->count_upstream_request();
         }
         if (rc.queue_ms != 0) m->observe_queue_wait(rc.queue_ms * 1'000'000ull);
+        if (rc.usage == obs::UsageReport::unknown) m->count_usage_unknown();
     }
     if (obs::AccessLogProducer* log = obs.log) {
         if (!log->enabled(obs::Level::info)) return;
@@ -46,6 +47,9 @@ void finish_request(ShardObs& obs, const RequestContext& rc, std::uint64_t end_n
         r.upstream_ns = upstream_ns;
         r.bytes_in = rc.bytes_in;
         r.bytes_out = rc.bytes_out;
+        r.usage = rc.usage;
+        r.prompt_tokens = rc.prompt_tokens;
+        r.completion_tokens = rc.completion_tokens;
         r.error_code = rc.error_code.empty() ? obs::ErrorCode::none : obs::error_code_from_name(rc.error_code);
         log->push(r);
     }

@@ -79,6 +79,7 @@ const std::vector<Knob>& knobs() {
         {"max-body", Kind::size, NUMBER(max_body)},
         {"retries", Kind::count, NUMBER(retries)},
         {"retry-non-idempotent", Kind::toggle, NUMBER(retry_non_idempotent)},
+        {"count-tokens-exempt", Kind::toggle, NUMBER(count_tokens_exempt)},
         {"drain-timeout", Kind::duration, NUMBER(drain_timeout_ms)},
     };
     return k;
@@ -223,6 +224,7 @@ const char* serve_usage() {
            "                       [--stream-idle-timeout 120s] [--header-timeout 10s]\n"
            "                       [--keepalive-timeout 75s] [--max-body 8MiB] [--retries 2]\n"
            "                       [--retry-non-idempotent false] [--drain-timeout 30s]\n"
+           "                       [--count-tokens-exempt true]\n"
            "Every flag may also come from RINGRELAY_<FLAG> (e.g. RINGRELAY_UPSTREAM_MAX_CONCURRENT)\n"
            "or from the --config JSON file (keys are flag names); flags win over both.\n";
 }

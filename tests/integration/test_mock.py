@@ -166,7 +166,8 @@ class EndpointTest(MockTestCase):
 class StreamTest(MockTestCase):
     def test_openai_stream_deltas_then_usage_then_done(self):
         before = self.mock.stats()
-        with SSEStream(self.port, CHAT, {'model': 'gpt-s', 'stream': True},
+        with SSEStream(self.port, CHAT, {'model': 'gpt-s', 'stream': True,
+                                         'stream_options': {'include_usage': True}},
                        headers={'x-mock-chunks': '4'}) as stream:
             self.assertEqual(stream.response.status, 200)
             self.assertTrue(stream.response.header('Content-Type').startswith('text/event-stream'))
@@ -186,11 +187,20 @@ class StreamTest(MockTestCase):
         self.assertEqual((delta['streams_started'], delta['streams_completed']), (1, 1))
 
     def test_completions_stream(self):
-        with SSEStream(self.port, '/v1/completions', {'model': 'c', 'stream': True}) as stream:
+        with SSEStream(self.port, '/v1/completions', {'model': 'c', 'stream': True,
+                                                      'stream_options': {'include_usage': True}}) as stream:
             events = stream.read_all()
         self.assertEqual(events[-1].data, '[DONE]')
         self.assertEqual(events[0].json()['object'], 'text_completion')
         self.assertIn('usage', events[-2].json())
+
+    def test_a_stream_carries_usage_only_when_include_usage_asked_for_it(self):
+        for path in (CHAT, '/v1/completions'):
+            with SSEStream(self.port, path, {'model': 'c', 'stream': True}) as stream:
+                events = stream.read_all()
+            self.assertEqual(events[-1].data, '[DONE]')
+            self.assertFalse(any('usage' in e.json() for e in events[:-1]), path)
+            self.assertEqual(events[-2].json()['choices'][0]['finish_reason'], 'stop')
 
     def test_anthropic_stream_event_sequence(self):
         with SSEStream(self.port, '/v1/messages', {'model': 'claude-s', 'stream': True},
@@ -198,12 +208,48 @@ class StreamTest(MockTestCase):
             events = stream.read_all()
             self.assertTrue(stream.complete)
         self.assertEqual([e.event for e in events],
-                         ['message_start', 'content_block_start', 'content_block_delta',
+                         ['message_start', 'ping', 'content_block_start', 'content_block_delta',
                           'content_block_delta', 'content_block_stop', 'message_delta',
                           'message_stop'])
         self.assertTrue(all(e.json()['type'] == e.event for e in events))
         self.assertEqual(events[0].json()['message']['model'], 'claude-s')
-        self.assertEqual(events[5].json()['usage']['output_tokens'], 2)
+        self.assertEqual(events[6].json()['usage']['output_tokens'], 2)
+
+    def test_anthropic_thinking_and_tool_use_stream(self):
+        body = {'model': 'claude-s', 'stream': True, 'thinking': {'type': 'enabled', 'budget_tokens': 1024},
+                'tools': [{'name': 'lookup', 'input_schema': {'type': 'object'}}]}
+        with SSEStream(self.port, '/v1/messages', body, headers={'x-mock-chunks': '2'}) as stream:
+            events = stream.read_all()
+            self.assertTrue(stream.complete)
+        blocks = [e.json()['content_block']['type'] for e in events if e.event == 'content_block_start']
+        self.assertEqual(blocks, ['thinking', 'text', 'tool_use'])
+        starts = [e.json() for e in events if e.event == 'content_block_start']
+        self.assertEqual([s['index'] for s in starts], [0, 1, 2])
+        self.assertEqual(starts[2]['content_block']['name'], 'lookup')
+        deltas = [e.json()['delta'] for e in events if e.event == 'content_block_delta']
+        self.assertEqual([d['type'] for d in deltas], ['thinking_delta', 'signature_delta', 'text_delta',
+                                                       'text_delta', 'input_json_delta', 'input_json_delta'])
+        tool_input = ''.join(d['partial_json'] for d in deltas if d['type'] == 'input_json_delta')
+        self.assertEqual(json.loads(tool_input), {'city': 'Paris'})
+        final = next(e.json() for e in events if e.event == 'message_delta')
+        self.assertEqual(final['delta']['stop_reason'], 'tool_use')
+
+    def test_anthropic_json_answer_with_thinking_and_tools(self):
+        body = {'model': 'claude-s', 'thinking': {'type': 'enabled', 'budget_tokens': 1024},
+                'tools': [{'name': 'lookup', 'input_schema': {'type': 'object'}}]}
+        resp = http_request(self.port, 'POST', '/v1/messages', json_body=body)
+        self.assertEqual(resp.status, 200)
+        msg = resp.json()
+        self.assertEqual([b['type'] for b in msg['content']], ['thinking', 'text', 'tool_use'])
+        self.assertEqual(msg['content'][2]['input'], {'city': 'Paris'})
+        self.assertEqual(msg['stop_reason'], 'tool_use')
+
+    def test_count_tokens_answers_input_tokens(self):
+        resp = http_request(self.port, 'POST', '/v1/messages/count_tokens',
+                            json_body={'model': 'claude-s', 'messages': [{'role': 'user', 'content': 'hi'}]})
+        self.assertEqual(resp.status, 200)
+        self.assertEqual(list(resp.json()), ['input_tokens'])
+        self.assertGreater(resp.json()['input_tokens'], 0)
 
     def test_responses_stream_ends_with_completed_usage(self):
         with SSEStream(self.port, '/v1/responses', {'model': 'r', 'stream': True}) as stream:
@@ -213,7 +259,8 @@ class StreamTest(MockTestCase):
         self.assertIn('output_tokens', events[-1].json()['response']['usage'])
 
     def test_zero_chunks_still_sends_usage(self):
-        with SSEStream(self.port, CHAT, {'model': 'm', 'stream': True},
+        with SSEStream(self.port, CHAT, {'model': 'm', 'stream': True,
+                                         'stream_options': {'include_usage': True}},
                        headers={'x-mock-chunks': '0'}) as stream:
             events = stream.read_all()
         self.assertEqual(len(events), 2)

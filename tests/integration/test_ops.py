@@ -182,7 +182,7 @@ class Drain(Ops):
 class AccessLog(Ops):
     FIELDS = ('ts', 'level', 'msg', 'trace_id', 'shard', 'method', 'path', 'status', 'latency_ms', 'queue_ms',
               'upstream_ms', 'upstream_status', 'api_key_id', 'channel_id', 'model', 'stream', 'bytes_in',
-              'bytes_out', 'error_code')
+              'bytes_out', 'error_code', 'usage', 'prompt_tokens', 'completion_tokens')
 
     def request_lines(self, path):
         lines = []

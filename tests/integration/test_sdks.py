@@ -341,6 +341,18 @@ class AnthropicSdk(SdkGateway):
         self.assertEqual(helper['usage']['output_tokens'], CHUNKS)
         self.assertGreater(helper['usage']['input_tokens'], 0)
 
+    def test_a_thinking_and_tool_use_stream_reassembles_in_the_sdk(self):
+        agent = self.result('agent_stream')
+        self.assertEqual(agent['block_types'], ['thinking', 'text', 'tool_use'])
+        self.assertEqual((agent['thinking'], agent['signature']), ('mock reasoning', 'mock-signature'))
+        self.assertEqual(agent['text'], EXPECTED_TEXT)
+        self.assertEqual((agent['tool_name'], agent['tool_input']), ('get_weather', {'city': 'Paris'}))
+        self.assertEqual(agent['stop_reason'], 'tool_use')
+        self.assertEqual(agent['usage']['output_tokens'], CHUNKS)
+
+    def test_count_tokens_answers_through_the_gateway(self):
+        self.assertGreater(self.result('count_tokens')['input_tokens'], 0)
+
     def test_an_invalid_key_is_an_authentication_error(self):
         err = self.result('invalid_key')
         self.assertTrue(err.get('is_authentication_error'), err)
@@ -363,11 +375,11 @@ class AnthropicSdk(SdkGateway):
         self.assertEqual(stream['holder'], {'ok': True, 'model': 'claude-sdk'})
 
     def test_only_relayed_calls_reached_the_upstream_with_the_channel_credential(self):
-        # create, create_stream, stream_helper, the two calls of stream_after_wait and
-        # the holder of stream_wait_fails.
+        # create, create_stream, stream_helper, agent_stream, count_tokens, the two
+        # calls of stream_after_wait and the holder of stream_wait_fails.
         stats = self.mock.stats()
-        self.assertEqual(stats['requests'], 6, stats)
-        self.assertEqual((stats['streams_started'], stats['streams_completed']), (3, 3), stats)
+        self.assertEqual(stats['requests'], 8, stats)
+        self.assertEqual((stats['streams_started'], stats['streams_completed']), (4, 4), stats)
         last = self.mock.last()
         self.assertEqual(last['path'], '/v1/messages')
         self.assertEqual(last_header(last, 'x-api-key'), ANTHROPIC_SECRET)

@@ -157,6 +157,42 @@ async function streamWaitFails() {
            holder_done_ms_after_seen: held.doneAfter() };
 }
 
+// What a coding agent sends: extended thinking and a tool, streamed through the SDK's
+// helper, which must reassemble every block (the tool's input from its JSON pieces).
+async function agentStream() {
+  const tool = {
+    name: 'get_weather',
+    description: 'The weather of a city',
+    input_schema: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
+  };
+  const stream = gateway.messages.stream({
+    ...request,
+    max_tokens: 2048,
+    thinking: { type: 'enabled', budget_tokens: 1024 },
+    tools: [tool],
+  }, mockShape);
+  let thinking = '';
+  stream.on('thinking', (delta) => { thinking += delta; });
+  const final = await stream.finalMessage();
+  const toolUse = final.content.find((b) => b.type === 'tool_use');
+  return {
+    block_types: final.content.map((b) => b.type),
+    thinking,
+    signature: final.content.find((b) => b.type === 'thinking')?.signature ?? null,
+    text: textOf(final),
+    tool_name: toolUse?.name ?? null,
+    tool_input: toolUse?.input ?? null,
+    stop_reason: final.stop_reason,
+    usage: final.usage,
+  };
+}
+
+// messages.countTokens, as Claude Code calls it before its requests.
+async function countTokens() {
+  const result = await gateway.messages.countTokens({ model: cfg.model, messages: request.messages });
+  return { input_tokens: result.input_tokens };
+}
+
 async function invalidKey() {
   try {
     const message = await client(cfg.bad_key).messages.create(request);
@@ -175,6 +211,8 @@ await runChecks({
     create: createNonStream,
     create_stream: createStream,
     stream_helper: streamHelper,
+    agent_stream: agentStream,
+    count_tokens: countTokens,
     invalid_key: invalidKey,
     stream_after_wait: streamAfterWait,
     stream_wait_fails: streamWaitFails,

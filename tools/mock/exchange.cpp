@@ -35,6 +35,7 @@ Endpoint route(std::string_view method, std::string_view path) noexcept {
         {"POST", "/v1/responses", Endpoint::responses},
         {"GET", "/v1/models", Endpoint::models},
         {"POST", "/v1/messages", Endpoint::messages},
+        {"POST", "/v1/messages/count_tokens", Endpoint::count_tokens},
     };
     if (method == "HEAD") method = "GET";
     for (const Route& r : kRoutes)
@@ -64,6 +65,9 @@ bool read_body(std::string_view body, RequestJsonReader& json, Exchange& ex) {
     ex.model = std::move(fields.model);
     ex.stream = fields.stream;
     ex.inputs = fields.inputs;
+    ex.include_usage = fields.include_usage;
+    ex.thinking = fields.thinking;
+    ex.tool_name = std::move(fields.tool_name);
     // Roughly what a tokenizer makes of English: four bytes per token.
     ex.prompt_tokens = static_cast<std::uint32_t>(body.size() / 4 + 1);
     return true;
@@ -88,6 +92,9 @@ void plan_exchange(const http::RequestHead& head, std::string_view body, Request
     ex.model.clear();
     ex.stream = false;
     ex.inputs = 1;
+    ex.include_usage = false;
+    ex.thinking = false;
+    ex.tool_name.clear();
     ex.prompt_tokens = 0;
     ex.status = 200;
     ex.error.clear();

@@ -24,6 +24,7 @@ enum class Endpoint : std::uint8_t {
     responses,         // POST /v1/responses
     models,            // GET  /v1/models
     messages,          // POST /v1/messages (Anthropic)
+    count_tokens,      // POST /v1/messages/count_tokens (Anthropic)
 };
 
 struct Exchange {
@@ -32,6 +33,9 @@ struct Exchange {
     std::string model;
     bool stream = false;
     std::uint32_t inputs = 1;         // embeddings: how many vectors to return
+    bool include_usage = false;       // chat/completions streams: usage in the last chunk
+    bool thinking = false;            // messages: a thinking block comes first
+    std::string tool_name;            // messages: the answer ends with a call of it
     std::uint32_t prompt_tokens = 0;  // estimated from the body size
     int status = 200;
     std::string error;                // message of an error answer (status >= 400)
@@ -41,7 +45,7 @@ struct Exchange {
     bool http10 = false;
     bool head_only = false;           // HEAD: the GET answer's head, no body
 
-    bool anthropic() const noexcept { return endpoint == Endpoint::messages; }
+    bool anthropic() const noexcept { return endpoint == Endpoint::messages || endpoint == Endpoint::count_tokens; }
     bool is_error() const noexcept { return status >= 400; }
     // An SSE answer: asked for, successful, and an endpoint that can stream.
     bool streams() const noexcept;

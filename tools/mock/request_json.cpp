@@ -16,6 +16,76 @@ RequestJsonReader::~RequestJsonReader() = default;
 
 namespace {
 
+// Calls read(value) with the member `name` of the object `value`; any other JSON type
+// is not ours to judge and is skipped.
+template <typename Read>
+bool read_member(simdjson::simdjson_result<od::value> value, std::string_view name, Read read) noexcept {
+    od::json_type type;
+    if (value.type().get(type) != simdjson::SUCCESS) return false;
+    if (type != od::json_type::object) return true;
+    od::object object;
+    if (value.get_object().get(object) != simdjson::SUCCESS) return false;
+    for (auto field : object) {
+        std::string_view key;
+        if (field.unescaped_key().get(key) != simdjson::SUCCESS) return false;
+        if (key == name && !read(field.value())) return false;
+    }
+    return true;
+}
+
+// "stream_options": {"include_usage": true} asks for usage at the end of a stream.
+bool read_stream_options(simdjson::simdjson_result<od::value> value, RequestFields& out) noexcept {
+    return read_member(value, "include_usage", [&](simdjson::simdjson_result<od::value> v) {
+        return v.get_bool().get(out.include_usage) == simdjson::SUCCESS;
+    });
+}
+
+// "thinking": {"type":"enabled","budget_tokens":N} turns thinking on; "disabled" or
+// null leaves it off.
+bool read_thinking(simdjson::simdjson_result<od::value> value, RequestFields& out) noexcept {
+    return read_member(value, "type", [&](simdjson::simdjson_result<od::value> v) {
+        std::string_view kind;
+        if (v.get_string().get(kind) != simdjson::SUCCESS) return false;
+        out.thinking = kind == "enabled";
+        return true;
+    });
+}
+
+// The name of the first tool, in either dialect: Anthropic {"name":...} or OpenAI
+// {"type":"function","function":{"name":...}} (Responses: {"type":"function","name":...}).
+bool read_tool_name(od::object tool, RequestFields& out) noexcept {
+    for (auto field : tool) {
+        std::string_view key;
+        if (field.unescaped_key().get(key) != simdjson::SUCCESS) return false;
+        if (key == "name") {
+            std::string_view name;
+            if (field.value().get_string().get(name) != simdjson::SUCCESS) return false;
+            out.tool_name.assign(name);
+        } else if (key == "function") {
+            od::object function;
+            if (field.value().get_object().get(function) != simdjson::SUCCESS) return false;
+            if (!read_tool_name(function, out)) return false;
+        }
+    }
+    return true;
+}
+
+bool read_first_tool(simdjson::simdjson_result<od::value> value, RequestFields& out) noexcept {
+    od::json_type type;
+    if (value.type().get(type) != simdjson::SUCCESS) return false;
+    if (type != od::json_type::array) return true;
+    od::array tools;
+    if (value.get_array().get(tools) != simdjson::SUCCESS) return false;
+    bool first = true;
+    for (auto element : tools) {
+        od::object tool;
+        if (element.get_object().get(tool) != simdjson::SUCCESS) return false;
+        if (first && !read_tool_name(tool, out)) return false;
+        first = false;
+    }
+    return true;
+}
+
 bool read_field(std::string_view key, simdjson::simdjson_result<od::value> value,
                 RequestFields& out) noexcept {
     if (key == "model") {
@@ -35,6 +105,12 @@ bool read_field(std::string_view key, simdjson::simdjson_result<od::value> value
         std::size_t n = 0;
         if (value.count_elements().get(n) != simdjson::SUCCESS) return false;
         out.inputs = static_cast<std::uint32_t>(n);
+    } else if (key == "stream_options") {
+        return read_stream_options(value, out);
+    } else if (key == "thinking") {
+        return read_thinking(value, out);
+    } else if (key == "tools") {
+        return read_first_tool(value, out);
     }
     return true;
 }

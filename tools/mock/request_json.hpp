@@ -15,6 +15,9 @@ struct RequestFields {
     std::string model;        // unescaped
     bool stream = false;      // "stream": true
     std::uint32_t inputs = 1; // "input": array -> its length (embeddings)
+    bool include_usage = false;  // "stream_options": {"include_usage": true}
+    bool thinking = false;    // Anthropic "thinking": {"type":"enabled",...}
+    std::string tool_name;    // the first of "tools" (its "name"), empty when none
 };
 
 class RequestJsonReader {

@@ -94,6 +94,15 @@ enum class EventKind : std::uint8_t {
     upstream_queue,  // debug: the request waits for a global token (count = queue depth)
 };
 
+// What a request's access line says of its token usage (OPERATIONS.md, "Usage
+// accounting"). A billable answer is a successful (2xx) upstream answer to a gateway
+// POST that names a model, count_tokens excepted.
+enum class UsageReport : std::uint8_t {
+    none,      // not billable (relay mode, an error, a rejection, count_tokens): "usage":null
+    reported,  // the upstream's own figures were read and counted
+    unknown,   // billable, but the answer carried no usage: nothing was counted
+};
+
 // One log line's data. Fixed size (about 700 bytes), no pointers: a copy is the whole
 // record. Durations in nanoseconds (written as milliseconds with 3 decimals).
 struct AccessRecord {
@@ -129,6 +138,9 @@ struct AccessRecord {
     std::uint64_t bytes_in = 0;
     std::uint64_t bytes_out = 0;
     std::uint32_t count = 0;        // debug events only, see EventKind
+    UsageReport usage = UsageReport::none;
+    std::uint64_t prompt_tokens = 0;      // usage == reported only
+    std::uint64_t completion_tokens = 0;  // usage == reported only
     BoundedText<16> method;
     BoundedText<128> trace_id;      // X-Request-Id
     BoundedText<32> api_key_id;     // the key's id (k_...), never its secret; empty: null

@@ -164,6 +164,7 @@ struct ShardTotals {
     std::uint64_t cq_overflows = 0;
     std::uint64_t recv_spills = 0;
     std::uint64_t recv_buffers_in_use = 0;
+    std::uint64_t usage_unknown = 0;
 };
 
 // The counters of one shard. Every non-const member must be called from the shard's
@@ -196,6 +197,8 @@ public:
     void connection_closed() noexcept { connections_active_.sub(); }
     void count_upstream_connection() noexcept { upstream_connections_.add(); }
     void count_upstream_request() noexcept { upstream_requests_.add(); }
+    // A billable answer that carried no usage (access line "usage":"unknown").
+    void count_usage_unknown() noexcept { usage_unknown_.add(); }
     void count_upstream_replay(ReplayReason r) noexcept { replays_[static_cast<std::size_t>(r)].add(); }
     // The loop's own running totals (io::LoopStats enobufs / cq_overflows): copied in
     // whenever convenient (e.g. once per loop iteration or per request).
@@ -246,6 +249,7 @@ private:
     SingleWriterCounter connections_active_;
     SingleWriterCounter upstream_connections_;
     SingleWriterCounter upstream_requests_;
+    SingleWriterCounter usage_unknown_;
     SingleWriterCounter enobufs_;
     SingleWriterCounter cq_overflows_;
     SingleWriterCounter recv_spills_;

@@ -11,6 +11,7 @@
 #include "ringrelay/relay/rewrite.hpp"
 #include "ringrelay/http.hpp"
 #include "ringrelay/io/task.hpp"
+#include "ringrelay/obs/access_log.hpp"
 #include "ringrelay/obs/metrics.hpp"
 #include "ringrelay/relay/shard.hpp"
 
@@ -144,6 +145,9 @@ struct RequestContext {
     std::string channel_id;
     std::string model;
     bool stream = false;
+    obs::UsageReport usage = obs::UsageReport::none;  // set by the gateway's usage count
+    std::uint64_t prompt_tokens = 0;                  // usage == reported
+    std::uint64_t completion_tokens = 0;
 };
 
 // Where and how to forward: set by the routing stage (relay mode: the one

@@ -47,6 +47,10 @@ struct ServeSettings {
     // read it (no answer, timeout, 5xx, cut short). Off: only when it provably did not
     // (connect failed, pooled connection found closed, its own 429/503).
     bool retry_non_idempotent = false;
+    // Gateway: POST /v1/messages/count_tokens neither counts toward the key's RPM nor
+    // takes one of its concurrency slots (it still needs the key, its quota and TPM
+    // room, and an upstream token).
+    bool count_tokens_exempt = true;
     std::uint64_t drain_timeout_ms = 30'000;
 };
 

@@ -26,6 +26,7 @@ io::Task<Outcome> take_key_slot(GatewayRequest& req) {
     relay::Shard& shard = req.shard;
     KeySlots& keys = req.sg.shared().keys;
     const KeyInfo& key = req.key;
+    if (req.exempt_from_key_limits()) co_return Outcome::proceed();
     GrantWait gw(shard.loop());
     KeyWaiter waiter(&GrantWait::on_grant, &gw);
     const std::uint64_t wait_started = shard.loop().now_ms();

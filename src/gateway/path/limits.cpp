@@ -25,7 +25,7 @@ Outcome check_limits(GatewayRequest& req) {
         const auto t = limits.check_tokens(key.key_hash, key.tpm, now);
         if (!t.allowed) return rate_limited(t.retry_after_s);
     }
-    if (key.rpm != 0) {  // last: it counts the request when it lets it through
+    if (key.rpm != 0 && !req.exempt_from_key_limits()) {  // last: it counts the request when it lets it through
         const auto r = limits.check_request(key.key_hash, key.rpm, now);
         if (!r.allowed) return rate_limited(r.retry_after_s);
     }

@@ -26,7 +26,9 @@
 
 namespace rr::gateway {
 
-enum class Route : std::uint8_t { relay, models, readyz, not_found };
+// count_tokens is relayed like relay; only the limits it is counted toward differ
+// (--count-tokens-exempt).
+enum class Route : std::uint8_t { relay, count_tokens, models, readyz, not_found };
 
 // What the path needs of the caller's key, copied out of its record.
 struct KeyInfo {
@@ -109,6 +111,12 @@ struct GatewayRequest {
     std::string message;  // of a rejection made up at run time (reject_with)
     KeySlotGuard key_slot;
     TokenGuard token;
+
+    // A count_tokens call that --count-tokens-exempt keeps out of the key's RPM and
+    // concurrency: agents fire dozens at start-up, next to a running request.
+    bool exempt_from_key_limits() const noexcept {
+        return route == Route::count_tokens && shard.settings().count_tokens_exempt;
+    }
 };
 
 // ---- the stages, in order -------------------------------------------------------

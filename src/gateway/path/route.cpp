@@ -9,6 +9,7 @@ Route route_of(const http::RequestHead& h) noexcept {
     const http::Method m = http::method_of(h.method);
     if (h.path == "/readyz" && (m == http::Method::get || m == http::Method::head)) return Route::readyz;
     if (h.path == "/v1/models" && m == http::Method::get) return Route::models;
+    if (h.path == "/v1/messages/count_tokens" && m == http::Method::post) return Route::count_tokens;
     if (h.path.starts_with("/v1/")) return Route::relay;
     return Route::not_found;
 }

@@ -28,11 +28,30 @@ struct UsageCount {
     void record() noexcept {
         if (recorded) return;
         recorded = true;
-        const TokenUsage usage = tap.result();
-        const std::uint64_t tokens =
-            usage.total_tokens ? usage.total_tokens : usage.prompt_tokens + usage.completion_tokens;
+        const std::uint64_t tokens = billable() ? note_usage(tap.result()) : 0;
         req.sg.shared().limits.record_usage(req.key.key_hash, req.key.id, 1, tokens, now_unix_ms());
         req.key_slot.reset();  // freed with the count: the client may ask again at once
+    }
+
+    // Only a successful answer to a model request is billed: an error's body is the
+    // upstream's text about the failure, never tokens the client received.
+    bool billable() const noexcept {
+        const int status = req.rc.upstream_status;
+        return req.route == Route::relay && !req.fields.model.empty() && status >= 200 && status < 300;
+    }
+
+    // Files what the upstream reported for the access log; the tokens to count. With
+    // no report nothing is counted: re-tokenizing the text would bill a guess.
+    std::uint64_t note_usage(const TokenUsage& usage) noexcept {
+        relay::RequestContext& rc = req.rc;
+        if (!usage.found) {
+            rc.usage = obs::UsageReport::unknown;
+            return 0;
+        }
+        rc.usage = obs::UsageReport::reported;
+        rc.prompt_tokens = usage.prompt_tokens;
+        rc.completion_tokens = usage.completion_tokens;
+        return usage.total_tokens ? usage.total_tokens : usage.prompt_tokens + usage.completion_tokens;
     }
 };
 

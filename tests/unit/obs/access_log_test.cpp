@@ -54,7 +54,8 @@ std::string read_all(const std::string& path) {
 const std::set<std::string> kRequestFields = {
     "ts",      "level",      "msg",        "trace_id", "shard",  "method",   "path",
     "status",  "latency_ms", "queue_ms",   "upstream_ms", "upstream_status", "api_key_id",
-    "channel_id", "model",   "stream",     "bytes_in", "bytes_out", "error_code"};
+    "channel_id", "model",   "stream",     "bytes_in", "bytes_out", "error_code",
+    "usage", "prompt_tokens", "completion_tokens"};
 
 std::set<std::string> keys_of(simdjson::dom::object obj) {
     std::set<std::string> keys;
@@ -182,6 +183,36 @@ TEST_CASE("a gateway-made answer logs its code; absent values are null") {
     CHECK(is_null(obj, "channel_id"));
     CHECK(is_null(obj, "model"));
     CHECK(uint_of(obj, "status") == 429);
+    CHECK(is_null(obj, "usage"));
+    CHECK(is_null(obj, "prompt_tokens"));
+    CHECK(is_null(obj, "completion_tokens"));
+}
+
+TEST_CASE("usage is written as reported, as unknown with no counts, or as null") {
+    simdjson::dom::parser parser;
+    AccessRecord r;
+    r.method.assign("POST");
+    r.set_path("/v1/messages");
+    r.status = 200;
+    r.usage = UsageReport::reported;
+    r.prompt_tokens = 1234;
+    r.completion_tokens = 0;  // a real zero stays a zero
+    std::string line;
+    append_access_line(line, r);
+    line.pop_back();
+    auto obj = parse_object(parser, line);
+    CHECK(str(obj, "usage") == "reported");
+    CHECK(uint_of(obj, "prompt_tokens") == 1234);
+    CHECK(uint_of(obj, "completion_tokens") == 0);
+
+    r.usage = UsageReport::unknown;  // the counts of an unknown usage are never shown
+    line.clear();
+    append_access_line(line, r);
+    line.pop_back();
+    obj = parse_object(parser, line);
+    CHECK(str(obj, "usage") == "unknown");
+    CHECK(is_null(obj, "prompt_tokens"));
+    CHECK(is_null(obj, "completion_tokens"));
 }
 
 TEST_CASE("client text is escaped into valid JSON, invalid UTF-8 included") {

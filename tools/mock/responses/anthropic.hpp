@@ -1,7 +1,11 @@
 // Anthropic-shaped answers for POST /v1/messages: the message object, its SSE
-// stream (message_start, content_block_start, content_block_delta x N,
+// stream (message_start, ping, content_block_start, content_block_delta x N,
 // content_block_stop, message_delta with usage, message_stop, each with an
 // `event:` line) and the error object. Same contract as responses/openai.hpp.
+// A request with "thinking": {"type":"enabled"} gets a thinking block first
+// (thinking_delta, signature_delta); one with "tools" ends with a tool_use block
+// calling the first tool (input_json_delta in two pieces, stop_reason "tool_use").
+// POST /v1/messages/count_tokens answers {"input_tokens": N}.
 #pragma once
 
 #include <cstdint>

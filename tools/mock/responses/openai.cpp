@@ -177,7 +177,12 @@ void append_stream_end(const Exchange& ex, std::string& out) {
         append_object_start(ex, "text_completion", out);
         out += R"("choices":[{"text":"","index":0,"logprobs":null,"finish_reason":"stop"}],)";
     }
-    append_usage(ex, out);
+    // As OpenAI does: a stream carries usage only when stream_options.include_usage asked.
+    if (ex.include_usage) {
+        append_usage(ex, out);
+    } else {
+        out.pop_back();  // the ',' after "choices"
+    }
     out += "}\n\ndata: [DONE]\n\n";
 }
 
