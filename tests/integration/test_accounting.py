@@ -5,6 +5,7 @@ moves; nothing is estimated and no error is billed. Real binaries, loopback only
 
 import json
 import os
+import signal
 
 import harness
 from harness import http_request
@@ -130,6 +131,23 @@ class Accounting(Ops):
                          message='the key usable again')
         rec = self.lines(gw)[0]
         self.assertEqual(rec['path'], MESSAGES)
+        self.assertEqual(self.usage_of(rec), ('reported', first.json()['message']['usage']['input_tokens'], 1))
+
+    def test_a_stream_the_drain_cuts_counts_what_the_upstream_had_reported(self):
+        key = self.make_key()
+        gw = self.start('--drain-timeout', '500ms')
+        s = harness.SSEStream(gw.port, MESSAGES, {'model': 'claude-test', 'max_tokens': 64, 'stream': True,
+                                                  'messages': []},
+                              headers={'Authorization': 'Bearer ' + key['secret'], 'x-mock-chunks': '100',
+                                       'x-mock-chunk-delay-ms': '100'})
+        first = next(s.events())
+        os.kill(gw.pid, signal.SIGTERM)
+        self.assertEqual(self.wait_exit(gw, 10), 0)
+        rest = list(s.events())
+        s.close()
+        self.assertFalse(s.complete)  # cut by the drain, not finished
+        self.assertFalse(any(e.event == 'message_stop' for e in rest))
+        rec = self.lines(gw)[0]
         self.assertEqual(self.usage_of(rec), ('reported', first.json()['message']['usage']['input_tokens'], 1))
 
     def test_an_upstream_error_is_not_billed(self):
