@@ -18,6 +18,24 @@ void pad_for_simdjson(std::string& body) {
     if (body.capacity() < body.size() + simdjson::SIMDJSON_PADDING) body.reserve(body.size() + simdjson::SIMDJSON_PADDING);
 }
 
+namespace {
+
+// "metadata": {"user_id": "..."}; anything else in it, or another shape, is the
+// upstream's to judge.
+void read_metadata_user_id(simdjson::ondemand::value& value, RequestFields& out) {
+    simdjson::ondemand::object metadata;
+    if (value.get_object().get(metadata)) return;
+    for (auto field : metadata) {
+        std::string_view key;
+        if (field.unescaped_key().get(key)) return;  // malformed: the outer loop reports it
+        if (key != "user_id") continue;
+        std::string_view id;
+        if (!field.value().get_string().get(id)) out.metadata_user_id.assign(id);
+    }
+}
+
+}  // namespace
+
 RequestFields read_request_fields(simdjson::ondemand::parser& parser, std::string& body) {
     RequestFields out;
     pad_for_simdjson(body);
@@ -66,6 +84,11 @@ RequestFields read_request_fields(simdjson::ondemand::parser& parser, std::strin
         } else if (key == "stream") {
             bool stream = false;
             if (!value.get_bool().get(stream)) out.stream = stream;
+        } else if (key == "prompt_cache_key") {
+            std::string_view s;
+            if (!value.get_string().get(s)) out.prompt_cache_key.assign(s);
+        } else if (key == "metadata") {
+            read_metadata_user_id(value, out);
         }
         // Other members are skipped structurally (On-Demand does not look inside them;
         // the upstream judges their content).

@@ -415,6 +415,13 @@ void Metrics::render_counters(std::string& out) const {
         append_sample(out, "ringrelay_upstream_replays_total",
                       label_pair("reason", replay_reason_name(static_cast<ReplayReason>(r))), n);
     }
+    append_family(out, "ringrelay_session_picks_total", "counter",
+                  "Channels picked for requests of a session: at the session's home channel, or moved off it.");
+    for (std::size_t r = 0; r < 2; ++r) {
+        std::uint64_t n = 0;
+        for (const auto& s : shards_) n += s->session_picks_[r].value();
+        append_sample(out, "ringrelay_session_picks_total", label_pair("result", r == 0 ? "home" : "moved"), n);
+    }
     append_single(out, "ringrelay_key_force_releases_total", "counter", "Key slots force-released by the admin API.",
                   force_releases_.load(std::memory_order_relaxed));
 

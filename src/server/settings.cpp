@@ -15,7 +15,7 @@
 namespace rr::server {
 namespace {
 
-enum class Kind { text, count, duration, size, mode, toggle, boolean };
+enum class Kind { text, count, duration, size, mode, toggle, boolean, sessions };
 
 // Joins the values of a repeated flag (or a config array); paths hold no newline.
 constexpr char kListSeparator = '\n';
@@ -80,6 +80,10 @@ const std::vector<Knob>& knobs() {
         {"retries", Kind::count, NUMBER(retries)},
         {"retry-non-idempotent", Kind::toggle, NUMBER(retry_non_idempotent)},
         {"count-tokens-exempt", Kind::toggle, NUMBER(count_tokens_exempt)},
+        {"session-from", Kind::sessions, [](ServeSettings& s, std::uint64_t, const std::string& v) {
+             std::string ignored;
+             parse_session_sources(v, s.session_sources, ignored);  // apply() checked it
+         }},
         {"drain-timeout", Kind::duration, NUMBER(drain_timeout_ms)},
     };
     return k;
@@ -142,6 +146,12 @@ bool apply(const Knob& k, const std::string& value, const std::string& label, Se
             return false;
         }
         number = value == "relay";
+        break;
+    case Kind::sessions:
+        if (std::vector<relay::SessionSource> sources; !relay::parse_session_sources(value, sources, error)) {
+            error = label + ": " + error;
+            return false;
+        }
         break;
     case Kind::toggle:
         if (value == "true" || value == "on" || value == "1") {
@@ -225,6 +235,7 @@ const char* serve_usage() {
            "                       [--keepalive-timeout 75s] [--max-body 8MiB] [--retries 2]\n"
            "                       [--retry-non-idempotent false] [--drain-timeout 30s]\n"
            "                       [--count-tokens-exempt true]\n"
+           "                       [--session-from prompt_cache_key,metadata.user_id,header:session_id,header:x-session-id]\n"
            "Every flag may also come from RINGRELAY_<FLAG> (e.g. RINGRELAY_UPSTREAM_MAX_CONCURRENT)\n"
            "or from the --config JSON file (keys are flag names); flags win over both.\n";
 }

@@ -29,6 +29,10 @@ struct RequestFields {
     bool stream = false;          // "stream": true
     std::size_t model_at = 0;     // the model's JSON string token (quotes included) in the body
     std::size_t model_length = 0;
+    // What names the client's session, if sent (unescaped; empty when absent or not a
+    // string): "prompt_cache_key" and "metadata": {"user_id": ...}.
+    std::string prompt_cache_key;
+    std::string metadata_user_id;
 };
 
 // Reads model and stream from body[0, size). body must have SIMDJSON_PADDING

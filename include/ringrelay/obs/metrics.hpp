@@ -197,6 +197,8 @@ public:
     void connection_closed() noexcept { connections_active_.sub(); }
     void count_upstream_connection() noexcept { upstream_connections_.add(); }
     void count_upstream_request() noexcept { upstream_requests_.add(); }
+    // A channel picked for a request of a session: at its home channel, or moved.
+    void count_session_pick(bool home) noexcept { session_picks_[home ? 0 : 1].add(); }
     // A billable answer that carried no usage (access line "usage":"unknown").
     void count_usage_unknown() noexcept { usage_unknown_.add(); }
     void count_upstream_replay(ReplayReason r) noexcept { replays_[static_cast<std::size_t>(r)].add(); }
@@ -250,6 +252,7 @@ private:
     SingleWriterCounter upstream_connections_;
     SingleWriterCounter upstream_requests_;
     SingleWriterCounter usage_unknown_;
+    std::array<SingleWriterCounter, 2> session_picks_;  // home, moved
     SingleWriterCounter enobufs_;
     SingleWriterCounter cq_overflows_;
     SingleWriterCounter recv_spills_;

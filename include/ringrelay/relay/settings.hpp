@@ -4,11 +4,28 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace rr::relay {
 
 enum class Mode { gateway, relay };
+
+// Where the gateway reads a request's session from (--session-from), in order: the
+// first one present names the session, and a session keeps its channel while that
+// channel is usable (the upstream's prompt cache keeps hitting).
+struct SessionSource {
+    enum Kind : std::uint8_t {
+        prompt_cache_key,  // body "prompt_cache_key" (OpenAI Responses/chat; Codex sets it)
+        metadata_user_id,  // body "metadata": {"user_id": ...} (Anthropic; Claude Code sets it)
+        header,            // a request header, by name
+    } kind = header;
+    std::string header_name;  // kind == header
+};
+
+// The default list, and the parser of --session-from ("none" turns sessions off).
+std::vector<SessionSource> default_session_sources();
+bool parse_session_sources(std::string_view list, std::vector<SessionSource>& out, std::string& error);
 
 struct ServeSettings {
     std::string listen = "0.0.0.0:8080";
@@ -51,6 +68,7 @@ struct ServeSettings {
     // takes one of its concurrency slots (it still needs the key, its quota and TPM
     // room, and an upstream token).
     bool count_tokens_exempt = true;
+    std::vector<SessionSource> session_sources = default_session_sources();
     std::uint64_t drain_timeout_ms = 30'000;
 };
 

@@ -19,6 +19,7 @@ Outcome accept_body(GatewayRequest& req, relay::WholeBody& read) {
     if (req.fields.error != BodyError::none) return Outcome::rejected(400, "invalid_request", describe(req.fields.error));
     if (!req.key.allows(req.fields.model))
         return Outcome::rejected(403, "model_not_allowed", "model not allowed for this key");
+    read_session_body(req);
     req.rc.model = req.fields.model;
     req.rc.stream = req.fields.stream;
     return Outcome::proceed();

@@ -28,6 +28,12 @@ void fill_choice(ChannelChoice& c, const store::ChannelView& v, std::string_view
     c.pass_headers = v.pass_headers();
 }
 
+// Sticky hits and moves of sessions: their ratio is how often a session found its
+// upstream prompt cache where it left it.
+void count_session_pick(GatewayRequest& req, bool home) noexcept {
+    if (obs::ShardMetrics* m = req.shard.obs().metrics) m->count_session_pick(home);
+}
+
 }  // namespace
 
 Pick pick_channel_for(GatewayRequest& req, const std::vector<std::string>& tried) {
@@ -52,10 +58,12 @@ Pick pick_channel_for(GatewayRequest& req, const std::vector<std::string>& tried
         cands[i].weight = v.weight();
         cands[i].usable = v.enabled() && !ChannelBoard::circuit_open(*states[i], now) &&
                           !ChannelBoard::saturated(*states[i], v.max_concurrency()) && !was_tried(tried, v.id());
+        cands[i].enabled = v.enabled();
+        if (req.session != 0) cands[i].affinity = affinity_of(req.session, v.id());
     }
     const std::span<Candidate> span(cands.data(), n);
     for (;;) {  // a slot lost to another shard between check and take: pick again
-        const int i = pick_channel(span, sg.random());
+        const int i = req.session != 0 ? pick_channel_for_session(span) : pick_channel(span, sg.random());
         if (i == kNoChannel) return pick;
         pick.slot = ChannelSlot::try_enter(*states[i], views[i].max_concurrency());
         if (!pick.slot.holds()) {
@@ -63,6 +71,7 @@ Pick pick_channel_for(GatewayRequest& req, const std::vector<std::string>& tried
             continue;
         }
         fill_choice(pick.channel, views[i], model);
+        if (req.session != 0) count_session_pick(req, i == home_channel(span));
         pick.channel.state = states[i];
         pick.kind = Pick::chosen;
         pick.others_usable = count_usable(span) > 1;

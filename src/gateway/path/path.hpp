@@ -111,6 +111,10 @@ struct GatewayRequest {
     std::string message;  // of a rejection made up at run time (reject_with)
     KeySlotGuard key_slot;
     TokenGuard token;
+    // The client's session (session_hash of its id; 0: none) and the place in
+    // --session-from of the source that named it (an earlier source found later wins).
+    std::uint64_t session = 0;
+    std::size_t session_rank = SIZE_MAX;
 
     // A count_tokens call that --count-tokens-exempt keeps out of the key's RPM and
     // concurrency: agents fire dozens at start-up, next to a running request.
@@ -127,6 +131,11 @@ Outcome admit(GatewayRequest& req);
 io::Task<Outcome> answer_readyz(GatewayRequest& req);
 // GET /v1/models: the models the key may use (after auth).
 io::Task<Outcome> answer_models(GatewayRequest& req);
+
+// session.cpp: the request's session, from the head's fields (at admit, while the
+// head's views live) and from the body's (at accept_body); see --session-from.
+void read_session_header(GatewayRequest& req);
+void read_session_body(GatewayRequest& req);
 
 // auth.cpp: the block list (the client's address), then the key, in one read snapshot.
 Outcome authorize(GatewayRequest& req);

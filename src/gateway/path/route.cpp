@@ -32,6 +32,7 @@ Outcome admit(GatewayRequest& req) {
     req.route = route_of(rc.head);
     const std::string_view secret = presented_secret(rc.head);
     if (!secret.empty()) req.secret_hash = store::hash_secret(secret);
+    read_session_header(req);
     // Only the digest outlives this line: the secret's bytes in the receive buffer (a
     // pooled ring buffer, the TLS plaintext or the head's carry) are overwritten, so no
     // buffer handed to the next request or connection holds a client's live key.

@@ -67,3 +67,17 @@ TEST_CASE("a body with the model key twice is refused, whatever the spelling of 
     CHECK(f.error == BodyError::none);
     CHECK(f.model == "allowed");
 }
+
+TEST_CASE("the session fields are read when present, as strings only") {
+    RequestFields f = read(R"({"model":"m","prompt_cache_key":"conv-1","metadata":{"user_id":"user_ab_session_9"}})");
+    CHECK(f.error == BodyError::none);
+    CHECK(f.prompt_cache_key == "conv-1");
+    CHECK(f.metadata_user_id == "user_ab_session_9");
+    f = read(R"({"metadata":{"other":1,"user_id":"u\u0031"},"model":"m"})");
+    CHECK(f.metadata_user_id == "u1");
+    CHECK(f.prompt_cache_key.empty());
+    f = read(R"({"model":"m","prompt_cache_key":42,"metadata":"not an object"})");
+    CHECK(f.error == BodyError::none);  // the upstream judges their types
+    CHECK(f.prompt_cache_key.empty());
+    CHECK(f.metadata_user_id.empty());
+}

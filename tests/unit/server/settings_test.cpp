@@ -89,6 +89,29 @@ TEST_CASE("bad values are usage errors that name the flag") {
     CHECK(err.find("--retry-non-idempotent") != std::string::npos);
 }
 
+TEST_CASE("session sources: the default list, an operator's list, none, and typos refused") {
+    ServeSettings s;
+    std::string err;
+    bool usage = false;
+    REQUIRE(resolve({}, s, err, usage));
+    REQUIRE(s.session_sources.size() == 4);
+    CHECK(s.session_sources[0].kind == rr::relay::SessionSource::prompt_cache_key);
+    CHECK(s.session_sources[1].kind == rr::relay::SessionSource::metadata_user_id);
+    CHECK(s.session_sources[2].header_name == "session_id");
+    REQUIRE(resolve({"--session-from", "header:X-Conversation, prompt_cache_key"}, s, err, usage));
+    REQUIRE(s.session_sources.size() == 2);
+    CHECK(s.session_sources[0].kind == rr::relay::SessionSource::header);
+    CHECK(s.session_sources[0].header_name == "X-Conversation");
+    CHECK(s.session_sources[1].kind == rr::relay::SessionSource::prompt_cache_key);
+    REQUIRE(resolve({"--session-from", "none"}, s, err, usage));
+    CHECK(s.session_sources.empty());
+    CHECK_FALSE(resolve({"--session-from", "metadata.userid"}, s, err, usage));
+    CHECK(err.find("--session-from") != std::string::npos);
+    CHECK(err.find("metadata.userid") != std::string::npos);
+    CHECK_FALSE(resolve({"--session-from", "header:bad name"}, s, err, usage));
+    CHECK_FALSE(resolve({"--session-from", ""}, s, err, usage));
+}
+
 TEST_CASE("wider retries of non-idempotent requests are off unless asked for") {
     ServeSettings s;
     std::string err;
