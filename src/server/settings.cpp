@@ -221,7 +221,7 @@ const char* serve_usage() {
            "                       [--upstream-ca FILE]\n"
            "                       [--upstream-max-concurrent 64] [--upstream-max-queue 1024]\n"
            "                       [--upstream-queue-timeout 30s] [--upstream-timeout 30s]\n"
-           "                       [--first-byte-timeout 0 (off)]\n"
+           "                       [--first-byte-timeout 0]\n"
            "                       [--stream-idle-timeout 120s] [--header-timeout 10s]\n"
            "                       [--keepalive-timeout 75s] [--max-body 8MiB] [--retries 2]\n"
            "                       [--retry-non-idempotent false] [--drain-timeout 30s]\n"
