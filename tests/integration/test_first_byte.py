@@ -65,6 +65,18 @@ class FirstByte(Gateway):
         self.assertEqual(self.first_byte_timeouts(gw, second), 0)
         self.assertEqual(self.replays(gw, 'first_byte_timeout'), 1)
 
+    def test_each_cut_counts_as_a_failure_of_the_channel_and_five_in_a_row_open_its_circuit(self):
+        hang = self.hanging_mock('behavior=hang')
+        first, _ = self.channels(hang)
+        gw = self.start_gateway('--first-byte-timeout', FAST, '--upstream-timeout', SLOW)
+        for _ in range(5):
+            self.assertStatus(self.chat(gw, self.key, timeout=40), 200)
+        self.assertEqual(self.metrics(gw)['ringrelay_circuit_open{channel="%s"}' % first['id']], 1)
+        self.assertStatus(self.chat(gw, self.key, timeout=40), 200)  # straight to the second channel
+        self.assertEqual(hang.stats()['requests'], 5)
+        self.assertEqual(self.upstream_requests_seen(), 6)
+        self.assertEqual(self.first_byte_timeouts(gw, first), 5)
+
     def test_a_stream_whose_first_event_does_not_come_fails_over_before_any_byte_reaches_the_client(self):
         # The head comes at once, the first event never (within the test): cut at the
         # first-byte timeout, and the client's stream is the second channel's, whole.
