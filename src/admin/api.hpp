@@ -182,12 +182,12 @@ Reply json_array(Each&& each) {
 // The record as `key show --json` / `channel show --json` print it, or 404. A channel
 // also shows "effective_timeout_ms": its own timeout, or server_timeout_ms when unset.
 Reply key_reply(store::Env& env, std::string_view id, int status);
-Reply channel_reply(store::Env& env, std::string_view id, bool reveal, int status, std::uint64_t server_timeout_ms);
+Reply channel_reply(store::Env& env, std::string_view id, bool reveal, int status, const store::ServerTimeouts& server_timeout_ms);
 
 // admin_keys.cpp, admin_channels.cpp, admin_blocks.cpp, admin_backup.cpp. Each
 // needs the gateway (relay mode answers 404 before they are called).
 Action plan_keys(const Request& req, GatewayShared& gw, obs::Metrics* metrics);
-Action plan_channels(const Request& req, GatewayShared& gw, std::uint64_t server_timeout_ms);
+Action plan_channels(const Request& req, GatewayShared& gw, const store::ServerTimeouts& server_timeout_ms);
 Action plan_blocks(const Request& req, GatewayShared& gw);
 Action plan_backup(const Request& req, GatewayShared& gw);
 

@@ -188,6 +188,17 @@ public:
         return duration(name, out);
     }
 
+    // duration_or_inherit, or "off" (sets `off`).
+    bool duration_inherit_or_off(std::string_view name, std::optional<std::int64_t>& out, bool& inherit, bool& off) {
+        element e;
+        std::string_view s;
+        if (find(name, e) && !e.get_string().get(s) && s == "off") {
+            off = true;
+            return true;
+        }
+        return duration_or_inherit(name, out, inherit);
+    }
+
     // An expiry: a lifetime from now ("30d"), an RFC 3339 time, or "never"/null (0).
     bool expiry(std::string_view name, std::int64_t now_ms, std::optional<std::int64_t>& out) {
         element e;
@@ -264,7 +275,8 @@ constexpr std::string_view kKeyFields[] = {"name", "group",   "models", "max_con
 constexpr std::string_view kChannelFields[] = {"name",      "base_url", "api_key",  "models",
                                                "type",      "groups",   "model_map", "weight",
                                                "priority",  "max_concurrency", "timeout", "enabled",
-                                               "pass_headers", "health_path", "health_interval", "health_timeout"};
+                                               "pass_headers", "health_path", "health_interval", "health_timeout",
+                                               "first_byte_timeout"};
 constexpr std::string_view kRevokeFields[] = {"reason"};
 constexpr std::string_view kRotateFields[] = {"grace"};
 constexpr std::string_view kCircuitFields[] = {"state", "for"};
@@ -301,6 +313,23 @@ bool read_health_fields(Fields& f, store::ChannelPatch& p) {
         if (*timeout <= 0 || *timeout > store::kMaxTimeoutMs)
             return f.fail("health_timeout", "must be between 1ms and 24h");
         p.health_timeout_ms = static_cast<std::uint32_t>(*timeout);
+    }
+    return true;
+}
+
+// "first_byte_timeout": a duration, "off" or 0 (off for this channel), null or
+// "inherit" (the server's --first-byte-timeout).
+bool read_first_byte_field(Fields& f, store::ChannelPatch& p) {
+    std::optional<std::int64_t> ms;
+    bool inherit = false;
+    bool off = false;
+    if (!f.duration_inherit_or_off("first_byte_timeout", ms, inherit, off)) return false;
+    if (inherit) p.first_byte_timeout_ms = store::kInheritTimeout;
+    if (off || (ms && *ms == 0)) p.first_byte_timeout_ms = store::kFirstByteTimeoutOff;
+    if (ms && *ms != 0) {
+        if (*ms < 0 || *ms > store::kMaxTimeoutMs)
+            return f.fail("first_byte_timeout", "must be between 1ms and 24h, off, or inherit (null)");
+        p.first_byte_timeout_ms = static_cast<std::uint32_t>(*ms);
     }
     return true;
 }
@@ -345,7 +374,7 @@ bool read_channel_fields(Fields& f, store::ChannelPatch& p) {
             return f.fail("timeout", "must be between 1ms and 24h, or inherit (null)");
         p.timeout_ms = static_cast<std::uint32_t>(*timeout);
     }
-    return read_health_fields(f, p);
+    return read_first_byte_field(f, p) && read_health_fields(f, p);
 }
 
 }  // namespace

@@ -6,7 +6,7 @@
 namespace rr::admin {
 namespace {
 
-Reply channels_list(store::Reader& reader, std::uint64_t server_timeout_ms) {
+Reply channels_list(store::Reader& reader, const store::ServerTimeouts& server_timeout_ms) {
     return json_array([&](store::JsonWriter& j) {
         for (const store::ChannelView& c : store::channels_in_list_order(reader))
             store::channel_json(j, c, false, server_timeout_ms);
@@ -14,7 +14,7 @@ Reply channels_list(store::Reader& reader, std::uint64_t server_timeout_ms) {
 }
 
 // The channel as it is after a successful change, or why the change failed.
-Reply channel_after(store::Env& env, const store::Status& s, std::string_view id, std::uint64_t server_timeout_ms) {
+Reply channel_after(store::Env& env, const store::Status& s, std::string_view id, const store::ServerTimeouts& server_timeout_ms) {
     return s.ok() ? channel_reply(env, id, false, 200, server_timeout_ms) : Reply::from_status(s);
 }
 
@@ -49,7 +49,7 @@ bool reveal_asked(std::string_view query, std::string& error) {
 
 }  // namespace
 
-Reply channel_reply(store::Env& env, std::string_view id, bool reveal, int status, std::uint64_t server_timeout_ms) {
+Reply channel_reply(store::Env& env, std::string_view id, bool reveal, int status, const store::ServerTimeouts& server_timeout_ms) {
     return with_reader(env, [&](store::Reader& reader) {
         const store::ChannelView c = reader.channel_by_id(id);
         if (!c.valid()) return Reply::error(404, "not_found", cat("no channel with id ", id));
@@ -59,9 +59,9 @@ Reply channel_reply(store::Env& env, std::string_view id, bool reveal, int statu
     });
 }
 
-Action plan_channels(const Request& req, GatewayShared& gw, std::uint64_t server_timeout_ms) {
+Action plan_channels(const Request& req, GatewayShared& gw, const store::ServerTimeouts& server_timeout_ms) {
     store::Env& env = *gw.env;
-    const std::uint64_t inherited = server_timeout_ms;  // what an unset channel timeout means here
+    const store::ServerTimeouts inherited = server_timeout_ms;  // what an unset channel timeout means here
     std::string error;
     const std::string& id = req.id;
     switch (req.endpoint) {

@@ -198,10 +198,10 @@ Action plan_admin(const Request& req, AdminContext& admin) {
     GatewayShared& gw = *admin.gateway;
     if (in(req.endpoint, Endpoint::keys_list, Endpoint::key_release)) return plan_keys(req, gw, admin.metrics);
     if (in(req.endpoint, Endpoint::channels_list, Endpoint::channel_circuit)) {
-        // A channel without its own timeout uses the server's --upstream-timeout.
-        const std::uint64_t server_timeout_ms =
-            admin.settings ? admin.settings->upstream_timeout_ms : ServeSettings{}.upstream_timeout_ms;
-        return plan_channels(req, gw, server_timeout_ms);
+        // A channel without its own timeouts uses the server's --upstream-timeout and
+        // --first-byte-timeout.
+        const ServeSettings& st = admin.settings ? *admin.settings : ServeSettings{};
+        return plan_channels(req, gw, store::ServerTimeouts{st.upstream_timeout_ms, st.first_byte_timeout_ms});
     }
     if (in(req.endpoint, Endpoint::blocks_list, Endpoint::block_remove)) return plan_blocks(req, gw);
     return plan_backup(req, gw);

@@ -24,6 +24,9 @@ std::vector<FlagSpec> channel_flags(bool add) {
         {"max-concurrency", "N", "requests in flight at once, 0 = unlimited (default 0)"},
         {"timeout", "DURATION",
          "connect + first response byte; inherit (the default) uses the server's --upstream-timeout"},
+        {"first-byte-timeout", "DURATION",
+         "no response head within this: try the next channel; off, or inherit (the default: the server's "
+         "--first-byte-timeout)"},
         {"pass-headers", "H1,H2",
          "client billing headers this upstream gets: OpenAI-Organization, OpenAI-Project or none (default none)"},
         {"health-path", "PATH",
@@ -64,6 +67,17 @@ std::string health_text(const store::ChannelView& c) {
     const store::ChannelSpec s = store::spec_of(c);  // the defaults for records older than the fields
     return cat("GET ", c.health_path(), " every ", format_duration(std::chrono::milliseconds(s.health_interval_ms)),
                ", timeout ", format_duration(std::chrono::milliseconds(s.health_timeout_ms)));
+}
+
+// --first-byte-timeout: inherit, off (or 0), or a duration up to 24h.
+std::uint32_t first_byte_from(std::string_view v) {
+    if (v == "inherit") return store::kInheritTimeout;
+    if (v == "off") return store::kFirstByteTimeoutOff;
+    const std::int64_t ms = flag_duration_ms("first-byte-timeout", v);
+    if (ms == 0) return store::kFirstByteTimeoutOff;
+    if (ms < 0 || ms > store::kMaxTimeoutMs)
+        throw UsageError("--first-byte-timeout: must be between 1ms and 24h, off, or inherit");
+    return static_cast<std::uint32_t>(ms);
 }
 
 store::ChannelPatch channel_patch_from(const Args& args) {
@@ -119,6 +133,7 @@ store::ChannelPatch channel_patch_from(const Args& args) {
             throw UsageError("--timeout: must be between 1ms and 24h, or inherit");
         p.timeout_ms = static_cast<std::uint32_t>(ms);
     }
+    if (auto v = args.value("first-byte-timeout")) p.first_byte_timeout_ms = first_byte_from(*v);
     if (auto v = args.value("pass-headers")) {
         std::uint8_t bits = 0;
         check_flag("pass-headers", store::parse_pass_headers(*v, bits));
@@ -135,6 +150,12 @@ std::string timeout_text(const store::ChannelView& c) {
     return format_duration(std::chrono::milliseconds(c.timeout_ms()));
 }
 
+std::string first_byte_text(const store::ChannelView& c) {
+    if (c.first_byte_timeout_ms() == store::kInheritTimeout) return "inherited";
+    if (c.first_byte_timeout_ms() == store::kFirstByteTimeoutOff) return "off";
+    return format_duration(std::chrono::milliseconds(c.first_byte_timeout_ms()));
+}
+
 void channel_text(const store::ChannelView& c, bool reveal) {
     Table t({"id", std::string(c.id())});
     t.add({"name", std::string(c.name())});
@@ -149,6 +170,7 @@ void channel_text(const store::ChannelView& c, bool reveal) {
     t.add({"weight", std::to_string(c.weight())});
     t.add({"max concurrency", limit_text(c.max_concurrency())});
     t.add({"timeout", timeout_text(c)});
+    t.add({"first-byte timeout", first_byte_text(c)});
     t.add({"pass headers", c.pass_headers() ? store::pass_headers_text(c.pass_headers()) : std::string("none")});
     t.add({"health check", health_text(c)});
     t.add({"created", time_or(c.created_at_ms(), "-")});

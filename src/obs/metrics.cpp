@@ -178,6 +178,7 @@ std::string_view replay_reason_name(ReplayReason r) noexcept {
     case ReplayReason::upstream_refused: return "upstream_refused";
     case ReplayReason::no_response: return "no_response";
     case ReplayReason::upstream_failed: return "upstream_failed";
+    case ReplayReason::first_byte_timeout: return "first_byte_timeout";
     case ReplayReason::count_: break;
     }
     return "other";
@@ -271,12 +272,20 @@ void ShardMetrics::count_status(int status, ErrorCode code) noexcept {
     status_slots_[i].key.store(key, std::memory_order_release);
 }
 
-void ShardMetrics::observe_upstream(ChannelIndex channel, std::uint64_t duration_ns) {
+ShardMetrics::ChannelSeries& ShardMetrics::channel_series(ChannelIndex channel) {
     if (channel > kMaxChannels) channel = kMaxChannels;
     const std::size_t chunk = channel / kChannelChunk;
     ChannelChunk* c = channel_chunks_[chunk].load(std::memory_order_relaxed);
     if (c == nullptr) c = grow_channels(chunk);
-    (*c)[channel % kChannelChunk].observe(duration_ns);
+    return (*c)[channel % kChannelChunk];
+}
+
+void ShardMetrics::observe_upstream(ChannelIndex channel, std::uint64_t duration_ns) {
+    channel_series(channel).upstream.observe(duration_ns);
+}
+
+void ShardMetrics::count_first_byte_timeout(ChannelIndex channel) {
+    channel_series(channel).first_byte_timeouts.add();
 }
 
 ShardMetrics::ChannelChunk* ShardMetrics::grow_channels(std::size_t chunk) {
@@ -362,8 +371,16 @@ HistogramSnapshot Metrics::upstream_histogram(ChannelIndex channel) const {
     HistogramSnapshot h;
     for (const auto& s : shards_)
         if (auto* c = s->channel_chunks_[channel / ShardMetrics::kChannelChunk].load(std::memory_order_acquire))
-            (*c)[channel % ShardMetrics::kChannelChunk].add_to(h);
+            (*c)[channel % ShardMetrics::kChannelChunk].upstream.add_to(h);
     return h;
+}
+
+std::uint64_t Metrics::first_byte_timeouts(ChannelIndex channel) const {
+    std::uint64_t n = 0;
+    for (const auto& s : shards_)
+        if (auto* c = s->channel_chunks_[channel / ShardMetrics::kChannelChunk].load(std::memory_order_acquire))
+            n += (*c)[channel % ShardMetrics::kChannelChunk].first_byte_timeouts.value();
+    return n;
 }
 
 void Metrics::render_counters(std::string& out) const {
@@ -422,6 +439,14 @@ void Metrics::render_counters(std::string& out) const {
         for (const auto& s : shards_) n += s->session_picks_[r].value();
         append_sample(out, "ringrelay_session_picks_total", label_pair("result", r == 0 ? "home" : "moved"), n);
     }
+    append_family(out, "ringrelay_upstream_first_byte_timeouts_total", "counter",
+                  "Upstream attempts cut by the first-byte timeout (no response head in time), per channel.");
+    const std::vector<std::string> labels = channel_labels();
+    for (std::size_t i = 0; i < labels.size(); ++i)
+        append_sample(out, "ringrelay_upstream_first_byte_timeouts_total", label_pair("channel", labels[i]),
+                      first_byte_timeouts(static_cast<ChannelIndex>(i)));
+    if (const std::uint64_t other = first_byte_timeouts(kMaxChannels); other != 0)
+        append_sample(out, "ringrelay_upstream_first_byte_timeouts_total", label_pair("channel", "other"), other);
     append_single(out, "ringrelay_key_force_releases_total", "counter", "Key slots force-released by the admin API.",
                   force_releases_.load(std::memory_order_relaxed));
 

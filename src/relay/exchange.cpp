@@ -30,6 +30,10 @@ struct Attempt {
     // cannot run it twice. Why, for ringrelay_upstream_replays_total if it is.
     bool unread = false;
     obs::ReplayReason reason = obs::ReplayReason::upstream_failed;
+    // Cut by the first-byte timeout (no head, or an SSE answer's first body byte, in
+    // time): another upstream may be tried even after this one may have read the
+    // request, because the operator asked for it (--first-byte-timeout).
+    bool first_byte = false;
 };
 
 Attempt ended(Attempt::Kind kind) {
@@ -50,6 +54,26 @@ Attempt failure(int status, std::string_view code, std::string message) {
 Attempt io_failure(int err, std::string_view what) {
     if (err == -ETIMEDOUT) return failure(504, "upstream_timeout", "upstream timed out");
     return failure(502, "upstream_error", std::string(what) + ": " + std::strerror(-err));
+}
+
+// The upstream's answer did not start within the first-byte timeout.
+Attempt first_byte_timed_out() {
+    Attempt a = failure(504, "upstream_timeout", "upstream timed out");
+    a.first_byte = true;
+    a.reason = obs::ReplayReason::first_byte_timeout;
+    return a;
+}
+
+// An SSE answer (text/event-stream) with a body to come: the first-byte timeout
+// also waits for its first body byte, since a head alone says little of a stream.
+bool streams_events(const http::ResponseHead& resp) noexcept {
+    if (resp.body == http::BodyKind::none || (resp.body == http::BodyKind::content_length && resp.content_length == 0))
+        return false;
+    static constexpr std::string_view kSse = "text/event-stream";
+    for (const http::Header& h : resp.fields())
+        if (http::iequals(h.name, "content-type"))
+            return h.value.size() >= kSse.size() && http::iequals(h.value.substr(0, kSse.size()), kSse);
+    return false;
 }
 
 // An attempt that ended before the upstream could have read the request.
@@ -187,7 +211,7 @@ io::Task<HeadRead> read_response_head(Inbound& up_in, http::ResponseHead& resp, 
 // One try on one upstream connection: request out, response back.
 io::Task<Attempt> attempt_exchange(ClientSession& cs, RequestContext& rc, upstream::UpstreamConn& conn,
                                    std::string& out, BodyTracker& body, bool retry_allowed,
-                                   std::uint64_t first_byte_deadline) {
+                                   std::uint64_t first_byte_deadline, bool first_byte_cuts) {
     Shard& shard = cs.shard;
     const ServeSettings& st = shard.settings();
     io::Loop& loop = shard.loop();
@@ -210,6 +234,7 @@ io::Task<Attempt> attempt_exchange(ClientSession& cs, RequestContext& rc, upstre
     case HeadOutcome::complete:
         break;
     case HeadOutcome::timeout:
+        if (first_byte_cuts) co_return first_byte_timed_out();
         co_return failure(504, "upstream_timeout", "upstream timed out");
     case HeadOutcome::parse_error:
         co_return failure(502, "upstream_error", "upstream sent an invalid response head");
@@ -248,9 +273,22 @@ io::Task<Attempt> attempt_exchange(ClientSession& cs, RequestContext& rc, upstre
     rc.status = resp.status;
     rc.upstream_status = resp.status;
     const bool upstream_keep_alive = resp.keep_alive;
+    const bool await_first_event = first_byte_cuts && streams_events(resp);
     BodyTracker rbody(resp.body, resp.content_length);
     if (rc.body_tap) rbody.set_tap(rc.body_tap, rc.body_tap_ctx);
     up_in.consume(resp.head_length);  // resp's views die here
+
+    // Nothing has gone to the client yet: a stream whose first event does not come
+    // within the first-byte timeout can still go to another upstream.
+    if (await_first_event && up_in.empty()) {
+        const int r = co_await up.readable(first_byte_deadline);
+        if (up.aborted()) co_return ended(Attempt::client_gone);
+        if (r == -ETIMEDOUT) {
+            rc.status = 0;
+            rc.upstream_status = 0;
+            co_return first_byte_timed_out();
+        }
+    }
 
     if (!up_in.empty() && up_in.peek().size() <= kRideAlongBytes) {
         const std::string_view view = up_in.peek();
@@ -314,15 +352,24 @@ io::Task<Attempt> exchange(ClientSession& cs, RequestContext& rc, const ForwardP
     upstream::UpstreamPool& pool = shard.pool();
     const std::uint32_t target = plan.target;
     const std::uint64_t timeout = plan.upstream_timeout_ms ? plan.upstream_timeout_ms : shard.settings().upstream_timeout_ms;
-    const std::uint64_t first_byte_deadline = shard.loop().now_ms() + timeout;
+    // One deadline for connect + head: the upstream timeout, or the first-byte
+    // timeout when one is set and shorter (then its expiry is a first-byte timeout).
+    const std::uint64_t first_byte = plan.first_byte_timeout_off ? 0
+                                     : plan.first_byte_timeout_ms ? plan.first_byte_timeout_ms
+                                                                  : shard.settings().first_byte_timeout_ms;
+    const bool first_byte_cuts = first_byte != 0 && first_byte < timeout;
+    const std::uint64_t first_byte_deadline = shard.loop().now_ms() + (first_byte_cuts ? first_byte : timeout);
     for (int attempt = 0;; ++attempt) {
         // The lease closes the connection on every way out but the give_back below.
         upstream::ConnLease conn = pool.take_idle(target);
         if (!conn) {
             upstream::Acquired a = co_await pool.connect(target, first_byte_deadline);
             if (!a.conn) {
-                if (a.reason.empty() || a.error == -ETIMEDOUT)
-                    co_return unread(io_failure(a.error, "cannot connect to upstream"), obs::ReplayReason::connect_failed);
+                if (a.reason.empty() || a.error == -ETIMEDOUT) {
+                    Attempt failed = unread(io_failure(a.error, "cannot connect to upstream"), obs::ReplayReason::connect_failed);
+                    failed.first_byte = first_byte_cuts && a.error == -ETIMEDOUT;  // counted; retried as unread
+                    co_return failed;
+                }
                 // e.g. the TLS handshake's own reason
                 co_return unread(failure(502, "upstream_error", a.reason), obs::ReplayReason::connect_failed);
             }
@@ -337,7 +384,8 @@ io::Task<Attempt> exchange(ClientSession& cs, RequestContext& rc, const ForwardP
             ClientProbe probe{cs, rc};
             StopWhenClientGone watch(cs, [](void* up) { static_cast<io::Socket*>(up)->abort(); }, conn->socket,
                                      ClientGoneAt::failure, &ClientProbe::on_eof, &probe);
-            result = co_await attempt_exchange(cs, rc, *conn, out, body, plan.retry_allowed, first_byte_deadline);
+            result = co_await attempt_exchange(cs, rc, *conn, out, body, plan.retry_allowed, first_byte_deadline,
+                                               first_byte_cuts);
         }
         rc.upstream_ms += shard.loop().now_ms() - started;
         if (result.kind == Attempt::done) {
@@ -415,12 +463,19 @@ io::Task<ForwardOutcome> outcome_of_attempt(ClientSession& cs, RequestContext& r
         co_return answered(a.client_keep_alive);
     case Attempt::refused:  // attempt_exchange hands one back only when it may go elsewhere
         co_return retry_with(a.reason, a.status, 502, "upstream_error", "upstream answered " + std::to_string(a.status));
-    case Attempt::failed:
-        if (plan.retry_allowed && a.status != 408 && (a.unread || after_read))
-            co_return retry_with(a.reason, 0, a.status, a.code, a.message);
-        if (rc.stream_started) co_return answered(co_await end_stream_with_error(cs, rc, a.status, a.code, a.message));
-        if (rc.response_started) co_return answered(false);
-        co_return answered(co_await send_error(cs, rc, a.status, a.code, a.message, rc.keep_alive && request_complete));
+    case Attempt::failed: {
+        ForwardOutcome o;
+        if (plan.retry_allowed && a.status != 408 && (a.unread || after_read || a.first_byte))
+            o = retry_with(a.reason, 0, a.status, a.code, a.message);
+        else if (rc.stream_started)
+            o = answered(co_await end_stream_with_error(cs, rc, a.status, a.code, a.message));
+        else if (rc.response_started)
+            o = answered(false);
+        else
+            o = answered(co_await send_error(cs, rc, a.status, a.code, a.message, rc.keep_alive && request_complete));
+        o.first_byte_timeout = a.first_byte;
+        co_return o;
+    }
     case Attempt::client_gone:
         ++shard.counters().client_aborts;
         if (rc.status == 0) rc.status = 499;  // nginx's "client closed request", for the log only

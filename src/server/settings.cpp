@@ -73,6 +73,7 @@ const std::vector<Knob>& knobs() {
         {"upstream-max-queue", Kind::count, NUMBER(upstream_max_queue)},
         {"upstream-queue-timeout", Kind::duration, NUMBER(upstream_queue_timeout_ms)},
         {"upstream-timeout", Kind::duration, NUMBER(upstream_timeout_ms)},
+        {"first-byte-timeout", Kind::duration, NUMBER(first_byte_timeout_ms)},
         {"stream-idle-timeout", Kind::duration, NUMBER(stream_idle_timeout_ms)},
         {"header-timeout", Kind::duration, NUMBER(header_timeout_ms)},
         {"keepalive-timeout", Kind::duration, NUMBER(keepalive_timeout_ms)},
@@ -231,6 +232,7 @@ const char* serve_usage() {
            "                       [--upstream-ca FILE]\n"
            "                       [--upstream-max-concurrent 64] [--upstream-max-queue 1024]\n"
            "                       [--upstream-queue-timeout 30s] [--upstream-timeout 30s]\n"
+           "                       [--first-byte-timeout 0]\n"
            "                       [--stream-idle-timeout 120s] [--header-timeout 10s]\n"
            "                       [--keepalive-timeout 75s] [--max-body 8MiB] [--retries 2]\n"
            "                       [--retry-non-idempotent false] [--drain-timeout 30s]\n"

@@ -155,7 +155,7 @@ void rotated_key_json(JsonWriter& j, std::string_view id, std::string_view secre
     j.key("previous_secret_valid_until").time(valid_until_ms).end_object();
 }
 
-void channel_json(JsonWriter& j, const ChannelView& c, bool reveal, std::optional<std::uint64_t> server_timeout_ms) {
+void channel_json(JsonWriter& j, const ChannelView& c, bool reveal, std::optional<ServerTimeouts> server) {
     j.begin_object();
     j.key("id").str(c.id());
     j.key("name").str(c.name());
@@ -176,7 +176,15 @@ void channel_json(JsonWriter& j, const ChannelView& c, bool reveal, std::optiona
     const bool inherited = c.timeout_ms() == kInheritTimeout;
     j.key("timeout_ms");
     inherited ? j.null() : j.num(c.timeout_ms());
-    if (server_timeout_ms) j.key("effective_timeout_ms").num(inherited ? *server_timeout_ms : c.timeout_ms());
+    if (server) j.key("effective_timeout_ms").num(inherited ? server->upstream_timeout_ms : c.timeout_ms());
+    const std::uint32_t first_byte = c.first_byte_timeout_ms();
+    const bool first_byte_off = first_byte == kFirstByteTimeoutOff;
+    j.key("first_byte_timeout_ms");
+    if (first_byte == kInheritTimeout) j.null();
+    else j.num(first_byte_off ? 0 : first_byte);
+    if (server)
+        j.key("effective_first_byte_timeout_ms")
+            .num(first_byte == kInheritTimeout ? server->first_byte_timeout_ms : first_byte_off ? 0 : first_byte);
     j.key("pass_headers").list(ListView(pass_headers_text(c.pass_headers())));
     j.key("health_path");
     if (c.health_path().empty()) j.null();

@@ -294,6 +294,7 @@ std::string encode_channel(std::string_view id, const ChannelSpec& spec, const B
     f.health_path = b.add(spec.health_path);
     f.health_interval_ms = spec.health_interval_ms;
     f.health_timeout_ms = spec.health_timeout_ms;
+    f.first_byte_timeout_ms = spec.first_byte_timeout_ms;
     return b.finish();
 }
 
@@ -319,6 +320,7 @@ ChannelSpec spec_of(const ChannelView& v) {
     s.health_path = std::string(v.health_path());
     if (v.health_interval_ms() != 0) s.health_interval_ms = v.health_interval_ms();
     if (v.health_timeout_ms() != 0) s.health_timeout_ms = v.health_timeout_ms();
+    s.first_byte_timeout_ms = v.first_byte_timeout_ms();
     return s;
 }
 

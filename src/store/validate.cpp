@@ -345,12 +345,13 @@ void ChannelPatch::apply_to(ChannelSpec& spec) const {
     if (health_path) spec.health_path = *health_path;
     if (health_interval_ms) spec.health_interval_ms = *health_interval_ms;
     if (health_timeout_ms) spec.health_timeout_ms = *health_timeout_ms;
+    if (first_byte_timeout_ms) spec.first_byte_timeout_ms = *first_byte_timeout_ms;
 }
 
 bool ChannelPatch::empty() const noexcept {
     return !name && !type && !base_url && !api_key && !groups && !models && !model_map && !weight && !priority &&
            !enabled && !max_concurrency && !timeout_ms && !pass_headers &&
-           !health_path && !health_interval_ms && !health_timeout_ms;
+           !health_path && !health_interval_ms && !health_timeout_ms && !first_byte_timeout_ms;
 }
 
 Status validate_health_path(std::string_view path) {
@@ -396,6 +397,8 @@ Status validate_channel_spec(const ChannelSpec& spec) {
         return invalid("health interval must be between 1s and 24h");
     if (spec.health_timeout_ms == 0 || spec.health_timeout_ms > kMaxTimeoutMs)
         return invalid("health timeout must be between 1ms and 24h");
+    if (spec.first_byte_timeout_ms > kMaxTimeoutMs && spec.first_byte_timeout_ms != kFirstByteTimeoutOff)
+        return invalid("first-byte timeout must be between 1ms and 24h, off, or inherit");
     return {};
 }
 

@@ -289,6 +289,7 @@ class Channels(Admin):
         # server knows (the CLI shows an unset timeout as null, "inherited").
         from_server = shown.json()
         self.assertEqual(from_server.pop('effective_timeout_ms'), 30000)
+        self.assertEqual(from_server.pop('effective_first_byte_timeout_ms'), 0)  # no --first-byte-timeout: off
         self.assertEqual(from_server, json.loads(self.cli('channel', 'show', ch['id'], '--json').stdout))
         self.assertNotIn('sk-secret-upstream', shown.text)
         self.assertNotIn('sk-secret-upstream', self.admin(gw, 'GET', '/admin/channels').text)
@@ -306,6 +307,14 @@ class Channels(Admin):
             back = self.ok(self.admin(gw, 'PUT', '/admin/channels/' + ch['id'], {'timeout': inherit}))
             self.assertEqual((back['timeout_ms'], back['effective_timeout_ms']), (None, 1000))
             self.ok(self.admin(gw, 'PUT', '/admin/channels/' + ch['id'], {'timeout': '5s'}))
+        # The first-byte timeout: a duration, "off" (or 0), null / "inherit".
+        for value, stored, effective in (('300ms', 300, 300), ('off', 0, 0), (0, 0, 0), (None, None, 0),
+                                         ('inherit', None, 0)):
+            got = self.ok(self.admin(gw, 'PUT', '/admin/channels/' + ch['id'], {'first_byte_timeout': value}))
+            self.assertEqual((got['first_byte_timeout_ms'], got['effective_first_byte_timeout_ms']),
+                             (stored, effective), value)
+        self.assert_error(self.admin(gw, 'PUT', '/admin/channels/' + ch['id'], {'first_byte_timeout': 'soon'}),
+                          400, 'invalid_request')
         self.ok(self.admin(gw, 'POST', '/admin/channels/%s/disable' % ch['id']))
         self.assert_error(self.chat(gw, key['secret']), 503, 'no_available_channel')
         self.assertStatus(self.admin(gw, 'GET', '/readyz', token=''), 503)

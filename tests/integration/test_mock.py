@@ -5,6 +5,7 @@ HTTP/1.1 connection handling the proxy tests will lean on."""
 import json
 import resource
 import socket
+import subprocess
 import time
 
 import harness
@@ -327,6 +328,15 @@ class BehaviourTest(MockTestCase):
                 self.assertStatus(resp, 400)
                 self.assertIn(name, resp.json()['error']['message'])
 
+    def test_first_event_delay_sends_the_head_then_waits_before_the_first_event(self):
+        with SSEStream(self.port, CHAT, {'model': 'm', 'stream': True},
+                       headers={'x-mock-first-event-delay-ms': '300', 'x-mock-chunks': '2'}) as stream:
+            self.assertEqual(stream.response.status, 200)
+            events = stream.read_all()
+            self.assertTrue(stream.complete)
+        self.assertEqual(events[-1].data, '[DONE]')
+        self.assertGreaterEqual(events[0].at - stream.head_at, 0.29)  # a lower bound only: never flaky
+
     def test_hang_holds_the_connection_until_the_peer_closes(self):
         before = self.mock.stats()
         conn = RawConnection(self.port)
@@ -399,6 +409,33 @@ class BehaviourTest(MockTestCase):
         conn.close()
         harness.wait_for(lambda: self.stats_delta(before)['delays_aborted'] == 1, timeout=2,
                          message='delays_aborted after the client closed')
+
+
+class DefaultBehaviourTest(harness.IntegrationTestCase):
+    """--default NAME=VALUE: every request behaves as if it sent x-mock-NAME: VALUE."""
+
+    def test_a_default_applies_to_every_request_and_a_request_header_overrides_it(self):
+        mock = self.start_mock(extra_args=['--default', 'status=503', '--default', 'chunks=2'])
+        self.assertStatus(post_json(mock.port, CHAT, {'model': 'm'}), 503)
+        resp = post_json(mock.port, CHAT, {'model': 'm'}, headers={'x-mock-status': '200'})
+        self.assertStatus(resp, 200)
+        self.assertEqual(resp.json()['model'], 'm')
+
+    def test_a_hanging_default_never_answers(self):
+        mock = self.start_mock(extra_args=['--default', 'behavior=hang'])
+        conn = RawConnection(mock.port)
+        self.addCleanup(conn.close)
+        conn.send(request_bytes('POST', CHAT, chat_body(), []))
+        self.assertEqual(conn.read_available(0.5), b'')
+        self.assertFalse(conn.eof)
+
+    def test_a_bad_default_is_a_usage_error(self):
+        for value in ('nope=1', 'delay-ms=soon', 'status'):
+            with self.subTest(value=value):
+                proc = subprocess.run([harness.binary_from_env('RINGRELAY_MOCK_BIN'), '--default', value],
+                                      capture_output=True, text=True, timeout=10)
+                self.assertEqual(proc.returncode, 2)
+                self.assertIn('--default', proc.stderr)
 
 
 class ConnectionTest(MockTestCase):

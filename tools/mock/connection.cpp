@@ -260,6 +260,10 @@ void Connection::start_stream() noexcept {
     units_ = ex_.behaviour.mode == Mode::close_mid_stream ? (deltas + 1) / 2 : deltas + 1;
     next_unit_ = 0;
     phase_ = Phase::streaming;
+    if (ex_.behaviour.first_event_delay_ms > 0) {
+        arm_timer(ex_.behaviour.first_event_delay_ms);  // the head goes out now, the events after
+        return;
+    }
     emit_stream();
 }
 

@@ -1,6 +1,6 @@
 // ringrelay-mock: the OpenAI- and Anthropic-shaped mock upstream of REFERENCE.md section 6.
 //
-//   ringrelay-mock --listen HOST:PORT [--threads N]
+//   ringrelay-mock --listen HOST:PORT [--threads N] [--default NAME=VALUE]...
 //
 // HOST is an IPv4 address or a bracketed IPv6 one; PORT 0 picks a free port. The
 // first line on stdout is "listening on HOST:PORT" with the bound port (tests read
@@ -24,6 +24,7 @@
 #include <unistd.h>
 #include <vector>
 
+#include "behaviours.hpp"
 #include "server.hpp"
 
 namespace {
@@ -43,7 +44,7 @@ struct ListenAddress {
 
 [[noreturn]] void usage_error(const std::string& message) {
     std::fprintf(stderr,
-                 "ringrelay-mock: %s\nusage: ringrelay-mock --listen HOST:PORT [--threads N]\n",
+                 "ringrelay-mock: %s\nusage: ringrelay-mock --listen HOST:PORT [--threads N] [--default NAME=VALUE]...\n",
                  message.c_str());
     std::exit(2);
 }
@@ -57,7 +58,7 @@ Options parse_options(int argc, char** argv) {
         if (arg.starts_with("--") && eq != std::string_view::npos) {
             value = arg.substr(eq + 1);
             arg = arg.substr(0, eq);
-        } else if (arg == "--listen" || arg == "--threads") {
+        } else if (arg == "--listen" || arg == "--threads" || arg == "--default") {
             if (i + 1 >= argc) usage_error(std::string(arg) + " needs a value");
             value = argv[++i];
         }
@@ -69,6 +70,13 @@ Options parse_options(int argc, char** argv) {
             if (value.empty() || *end != '\0' || n < 1 || n > kMaxThreads)
                 usage_error("--threads wants 1.." + std::to_string(kMaxThreads));
             options.threads = static_cast<unsigned>(n);
+        } else if (arg == "--default") {
+            // x-mock-NAME: VALUE for every request that does not send it (behaviours.hpp).
+            const auto sep = value.find('=');
+            if (sep == std::string::npos) usage_error("--default wants NAME=VALUE, e.g. behavior=hang");
+            const std::string_view bad = rr::mock::set_default_behaviour(std::string_view(value).substr(0, sep),
+                                                                         std::string_view(value).substr(sep + 1));
+            if (!bad.empty()) usage_error("--default: " + std::string(bad));
         } else if (arg == "--help" || arg == "-h") {
             usage_error("serves mock OpenAI/Anthropic answers");
         } else {

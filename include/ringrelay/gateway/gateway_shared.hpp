@@ -51,6 +51,7 @@ struct ChannelChoice {
     std::string upstream_model;     // after the channel's model map
     std::int64_t updated_at_ms = 0;
     std::uint32_t timeout_ms = 0;
+    std::uint32_t first_byte_timeout_ms = 0;  // 0 = the server's; store::kFirstByteTimeoutOff = off
     std::uint8_t pass_headers = 0;  // store::PassHeader bits: client billing headers it gets
     gateway::ChannelBoard::State* state = nullptr;
 };

@@ -141,14 +141,16 @@ inline constexpr ChannelIndex kMaxChannels = 4096;
 class Metrics;
 
 // Why a request went to an upstream a second time (ringrelay_upstream_replays_total).
-// The first three are replays the upstream provably never acted on; the last two
-// happen only for idempotent methods or with --retry-non-idempotent.
+// The first three are replays the upstream provably never acted on; the next two
+// happen only for idempotent methods or with --retry-non-idempotent; the last only
+// with --first-byte-timeout (the operator's choice, any method).
 enum class ReplayReason : std::uint8_t {
     connect_failed,    // no connection, so no byte of the request was written
     stale_connection,  // a pooled connection was found closed before the request was accepted
     upstream_refused,  // the upstream itself answered 429 or 503
     no_response,       // the request went out and the connection closed without an answer
     upstream_failed,   // any other failure (timeout, 5xx, cut-short answer): the upstream may have run it
+    first_byte_timeout,  // no response head (SSE: first event) within the first-byte timeout
     count_
 };
 inline constexpr std::size_t kReplayReasonCount = static_cast<std::size_t>(ReplayReason::count_);
@@ -188,6 +190,8 @@ public:
     // Metrics::register_channel(); an index >= kMaxChannels counts under "other".
     // Allocates (once per 64 channels per shard) the first time a channel is seen.
     void observe_upstream(ChannelIndex channel, std::uint64_t duration_ns);
+    // An upstream attempt on a channel cut by the first-byte timeout (same indexes).
+    void count_first_byte_timeout(ChannelIndex channel);
 
     // The index of a channel label, from a shard-local cache; a miss registers the
     // label with Metrics (a mutex, once per label per shard) and allocates.
@@ -229,7 +233,12 @@ private:
         std::atomic<std::uint32_t> key{0};  // (code + 1) << 16 | status; 0 = empty
         SingleWriterCounter count;
     };
-    using ChannelChunk = std::array<DurationHistogram, kChannelChunk>;
+    struct ChannelSeries {
+        DurationHistogram upstream;
+        SingleWriterCounter first_byte_timeouts;
+    };
+    using ChannelChunk = std::array<ChannelSeries, kChannelChunk>;
+    ChannelSeries& channel_series(ChannelIndex channel);
 
     void count_status(int status, ErrorCode code) noexcept;
     ChannelChunk* grow_channels(std::size_t chunk);
@@ -314,6 +323,7 @@ private:
     std::vector<std::string> channel_labels() const;
     void render_histograms(std::string& out) const;
     HistogramSnapshot upstream_histogram(ChannelIndex channel) const;
+    std::uint64_t first_byte_timeouts(ChannelIndex channel) const;
     void render_counters(std::string& out) const;
 
     std::vector<std::unique_ptr<ShardMetrics>> shards_;

@@ -163,6 +163,11 @@ struct ForwardPlan {
     // or with --retry-non-idempotent also a reset, timeout, other 5xx or cut-short answer.
     bool retry_allowed = false;
     std::uint64_t upstream_timeout_ms = 0;  // 0: the --upstream-timeout setting
+    // Connect + response head (SSE: + first body byte) within this, else the attempt
+    // ends as a first-byte timeout (retried elsewhere when retry_allowed, even after
+    // the upstream may have read it). 0: the --first-byte-timeout setting; off: none.
+    std::uint64_t first_byte_timeout_ms = 0;
+    bool first_byte_timeout_off = false;
 };
 
 struct ForwardOutcome {
@@ -176,6 +181,7 @@ struct ForwardOutcome {
     std::string_view code;    // retry: its code
     std::string message;      // retry: what failed
     obs::ReplayReason replay_reason = obs::ReplayReason::upstream_failed;  // retry: why another may be tried
+    bool first_byte_timeout = false;  // the attempt was cut by the first-byte timeout (either kind)
 };
 
 // Fills rc's owned facts and rc.captured from rc.head (call before consuming it).

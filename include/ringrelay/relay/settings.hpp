@@ -55,6 +55,10 @@ struct ServeSettings {
     std::uint32_t upstream_max_queue = 1024;
     std::uint64_t upstream_queue_timeout_ms = 30'000;
     std::uint64_t upstream_timeout_ms = 30'000;
+    // Connect + response head (and, for an SSE answer, its first body byte) within
+    // this, or the attempt is cut and the request goes to another channel, even a
+    // POST: the operator's choice. 0 = off (only upstream_timeout_ms applies).
+    std::uint64_t first_byte_timeout_ms = 0;
     std::uint64_t stream_idle_timeout_ms = 120'000;
     std::uint64_t header_timeout_ms = 10'000;
     std::uint64_t keepalive_timeout_ms = 75'000;

@@ -63,9 +63,15 @@ void rotated_key_json(JsonWriter& j, std::string_view id, std::string_view secre
 //  "priority","enabled","max_concurrency","timeout_ms","pass_headers":[names],"created_at","updated_at"}
 // plus "api_key" only when `reveal`. "timeout_ms" is null when unset (the server's
 // --upstream-timeout applies); a caller that knows the server's value (the admin API,
-// inside the server) passes it and gets "effective_timeout_ms" too.
+// inside the server) passes it and gets "effective_timeout_ms" too. Likewise
+// "first_byte_timeout_ms": null when unset (the server's --first-byte-timeout), 0
+// when off for this channel, and "effective_first_byte_timeout_ms" (0 = off).
+struct ServerTimeouts {
+    std::uint64_t upstream_timeout_ms = 0;    // --upstream-timeout
+    std::uint64_t first_byte_timeout_ms = 0;  // --first-byte-timeout (0 = off)
+};
 void channel_json(JsonWriter& j, const ChannelView& c, bool reveal,
-                  std::optional<std::uint64_t> server_timeout_ms = std::nullopt);
+                  std::optional<ServerTimeouts> server = std::nullopt);
 
 // {"prefix","reason","created_at","expires_at","active"}
 void block_json(JsonWriter& j, const BlockView& b, std::int64_t now_ms);

@@ -53,6 +53,9 @@ inline constexpr std::uint32_t kMaxTimeoutMs = 24u * 3600 * 1000;
 // indistinguishable from an explicit 30s: they keep it (set it back with
 // `channel update --timeout inherit`).
 inline constexpr std::uint32_t kInheritTimeout = 0;
+// A channel's first_byte_timeout_ms that turns the server's --first-byte-timeout off
+// for it (kInheritTimeout, 0, inherits the server's).
+inline constexpr std::uint32_t kFirstByteTimeoutOff = 0xffff'ffff;
 
 // A display name: 1..64 bytes of UTF-8 without control characters.
 Status validate_name(std::string_view what, std::string_view name);
@@ -176,6 +179,10 @@ struct ChannelSpec {
     std::string health_path;
     std::uint32_t health_interval_ms = kDefaultHealthIntervalMs;
     std::uint32_t health_timeout_ms = kDefaultHealthTimeoutMs;
+    // Connect + response head (SSE: + first body byte) within this, or the attempt
+    // goes to another channel. kInheritTimeout: the server's --first-byte-timeout;
+    // kFirstByteTimeoutOff: off for this channel.
+    std::uint32_t first_byte_timeout_ms = kInheritTimeout;
 };
 
 struct ChannelPatch {
@@ -195,6 +202,7 @@ struct ChannelPatch {
     std::optional<std::string> health_path;  // "" turns checks off
     std::optional<std::uint32_t> health_interval_ms;
     std::optional<std::uint32_t> health_timeout_ms;
+    std::optional<std::uint32_t> first_byte_timeout_ms;  // kInheritTimeout / kFirstByteTimeoutOff as in ChannelSpec
 
     void apply_to(ChannelSpec& spec) const;
     bool empty() const noexcept;
@@ -202,7 +210,8 @@ struct ChannelPatch {
 
 // Errors (invalid): bad name, URL, credential (1..1024 visible ASCII), groups (at least
 // one), models (at least one), model map, weight 0, timeout over 24h, a bad
-// health path, a health interval under 1s or over 24h, a health timeout 0 or over 24h.
+// health path, a health interval under 1s or over 24h, a health timeout 0 or over 24h,
+// a first-byte timeout over 24h (other than kFirstByteTimeoutOff).
 Status validate_channel_spec(const ChannelSpec& spec);
 ChannelSpec spec_of(const ChannelView& channel);
 

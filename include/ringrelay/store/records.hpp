@@ -107,6 +107,8 @@ struct [[gnu::packed]] ChannelRecordV1 {
     StrRef health_path;
     std::uint32_t health_interval_ms;
     std::uint32_t health_timeout_ms;
+    // 0 = unset: the server's --first-byte-timeout; kFirstByteTimeoutOff = off.
+    std::uint32_t first_byte_timeout_ms;
 };
 
 struct [[gnu::packed]] BlockRecordV1 {
@@ -283,6 +285,14 @@ public:
     std::string_view health_path() const noexcept { return has_health_fields() ? str(rec_->health_path) : ""; }
     std::uint32_t health_interval_ms() const noexcept { return has_health_fields() ? rec_->health_interval_ms : 0; }
     std::uint32_t health_timeout_ms() const noexcept { return has_health_fields() ? rec_->health_timeout_ms : 0; }
+    // Connect + response head within this, else the next channel: 0 = unset (the
+    // server's --first-byte-timeout; also what records older than the field read),
+    // kFirstByteTimeoutOff (ops.hpp) = off for this channel.
+    std::uint32_t first_byte_timeout_ms() const noexcept {
+        return rec_->header.fixed_size >= offsetof(ChannelRecordV1, first_byte_timeout_ms) + sizeof(std::uint32_t)
+                   ? rec_->first_byte_timeout_ms
+                   : 0;
+    }
 
     const ChannelRecordV1* record() const noexcept { return rec_; }
 

@@ -25,6 +25,7 @@ void fill_choice(ChannelChoice& c, const store::ChannelView& v, std::string_view
     c.upstream_model.assign(v.model_map().map(model));
     c.updated_at_ms = v.updated_at_ms();
     c.timeout_ms = v.timeout_ms();
+    c.first_byte_timeout_ms = v.first_byte_timeout_ms();
     c.pass_headers = v.pass_headers();
 }
 

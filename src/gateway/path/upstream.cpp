@@ -74,6 +74,8 @@ relay::ForwardPlan plan_for(GatewayRequest& req, ChannelChoice& ch, const upstre
     plan.has_body_override = true;
     plan.body_override = rewrite ? std::string_view(mapped_body) : std::string_view(req.body);
     plan.upstream_timeout_ms = ch.timeout_ms;
+    plan.first_byte_timeout_off = ch.first_byte_timeout_ms == store::kFirstByteTimeoutOff;
+    if (!plan.first_byte_timeout_off) plan.first_byte_timeout_ms = ch.first_byte_timeout_ms;
     return plan;
 }
 
@@ -164,6 +166,8 @@ io::Task<Outcome> relay_upstream(GatewayRequest& req) {
         if (attempt > 0)  // the request goes out again, on another channel
             if (obs::ShardMetrics* m = shard.obs().metrics) m->count_upstream_replay(last.replay_reason);
         last = co_await relay::forward_request(req.cs, req.rc, plan);
+        if (last.first_byte_timeout) [[unlikely]]
+            if (obs::ShardMetrics* m = shard.obs().metrics) m->count_first_byte_timeout(m->channel_index(ch.id));
         if (last.kind == relay::ForwardOutcome::answered) {
             record_answer(req.rc, *ch.state);
             co_return Outcome::finished(last.keep_alive);

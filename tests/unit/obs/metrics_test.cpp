@@ -234,6 +234,21 @@ TEST_CASE("upstream replays are summed over shards per reason, every reason pres
     CHECK(e.value("ringrelay_upstream_replays_total", {{"reason", "no_response"}}) == 0);
 }
 
+TEST_CASE("first-byte timeouts are counted per channel, summed over shards, 0 for a channel seen without any") {
+    Metrics m(2, "v");
+    const ChannelIndex a = m.shard(0).channel_index("ch-a");
+    const ChannelIndex b = m.shard(1).channel_index("ch-b");
+    m.shard(0).observe_upstream(b, 1'000'000);  // b is known, with no timeout
+    m.shard(0).count_first_byte_timeout(a);
+    m.shard(1).count_first_byte_timeout(m.shard(1).channel_index("ch-a"));
+    m.shard(1).count_first_byte_timeout(kMaxChannels + 7);  // past the registry: "other"
+    const Exposition e = scrape(m);
+    CHECK(e.value("ringrelay_upstream_first_byte_timeouts_total", {{"channel", "ch-a"}}) == 2);
+    CHECK(e.value("ringrelay_upstream_first_byte_timeouts_total", {{"channel", "ch-b"}}) == 0);
+    CHECK(e.value("ringrelay_upstream_first_byte_timeouts_total", {{"channel", "other"}}) == 1);
+    CHECK(e.value("ringrelay_upstream_replays_total", {{"reason", "first_byte_timeout"}}) == 0);
+}
+
 TEST_CASE("every family of REFERENCE.md section 5 is declared with HELP and TYPE") {
     Metrics m(1, "v");
     const Exposition e = scrape(m);
@@ -254,6 +269,7 @@ TEST_CASE("every family of REFERENCE.md section 5 is declared with HELP and TYPE
         {"ringrelay_upstream_connections_total", "counter"},
         {"ringrelay_upstream_requests_total", "counter"},
         {"ringrelay_upstream_replays_total", "counter"},
+        {"ringrelay_upstream_first_byte_timeouts_total", "counter"},
         {"ringrelay_enobufs_total", "counter"},
         {"ringrelay_cq_overflows_total", "counter"},
         {"ringrelay_recv_spills_total", "counter"},

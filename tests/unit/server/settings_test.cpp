@@ -130,6 +130,36 @@ TEST_CASE("wider retries of non-idempotent requests are off unless asked for") {
     std::remove(path.c_str());
 }
 
+TEST_CASE("--first-byte-timeout is off by default and resolves like --upstream-timeout") {
+    ServeSettings s;
+    std::string err;
+    bool usage = false;
+    REQUIRE(resolve({}, s, err, usage));
+    CHECK(s.first_byte_timeout_ms == 0);  // off: only the upstream timeout applies
+    REQUIRE(resolve({"--first-byte-timeout", "300ms"}, s, err, usage));
+    CHECK(s.first_byte_timeout_ms == 300);
+    REQUIRE(resolve({"--first-byte-timeout=0"}, s, err, usage));
+    CHECK(s.first_byte_timeout_ms == 0);
+
+    const std::string cfg = write_config(R"({"first_byte_timeout": "2s"})");
+    ServeSettings from_file;
+    REQUIRE(resolve({"--config", cfg}, from_file, err, usage));
+    CHECK(from_file.first_byte_timeout_ms == 2000);
+    setenv("RINGRELAY_FIRST_BYTE_TIMEOUT", "750ms", 1);
+    ServeSettings from_env;
+    REQUIRE(resolve({"--config", cfg}, from_env, err, usage));
+    CHECK(from_env.first_byte_timeout_ms == 750);  // environment over file
+    ServeSettings from_flag;
+    REQUIRE(resolve({"--config", cfg, "--first-byte-timeout", "1s"}, from_flag, err, usage));
+    CHECK(from_flag.first_byte_timeout_ms == 1000);  // flag over both
+    unsetenv("RINGRELAY_FIRST_BYTE_TIMEOUT");
+    std::remove(cfg.c_str());
+
+    CHECK_FALSE(resolve({"--first-byte-timeout", "soon"}, s, err, usage));
+    CHECK(usage);
+    CHECK(err.find("--first-byte-timeout") != std::string::npos);
+}
+
 TEST_CASE("an unknown key in the config file is an error, not ignored") {
     const std::string cfg = write_config(R"({"upstream-max-concurent": 5})");
     ServeSettings s;

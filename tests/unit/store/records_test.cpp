@@ -322,6 +322,38 @@ TEST_CASE("a channel's health check round-trips, and a record written before tho
     CHECK(ov.health_path().empty());
     CHECK(spec_of(ov).health_interval_ms == kDefaultHealthIntervalMs);
     CHECK(spec_of(ov).health_timeout_ms == kDefaultHealthTimeoutMs);
+    CHECK(ov.first_byte_timeout_ms() == kInheritTimeout);  // older than the field: inherits the server's
+}
+
+TEST_CASE("a channel's first-byte timeout round-trips as unset, a value or off") {
+    ChannelSpec spec;
+    spec.name = "primary";
+    spec.base_url = "http://127.0.0.1:9/v1";
+    spec.api_key = "sk-1";
+    spec.models = {"m"};
+    BaseUrl url;
+    REQUIRE(parse_base_url(spec.base_url, url).ok());
+    for (const std::uint32_t ms : {kInheritTimeout, 300u, kFirstByteTimeoutOff}) {
+        CAPTURE(ms);
+        spec.first_byte_timeout_ms = ms;
+        CHECK(validate_channel_spec(spec).ok());
+        const std::string bytes = encode_channel("c_0123456789ab", spec, url, 1, 2);
+        const Unaligned u(bytes);
+        const ChannelView v = ChannelView::from(u.data(), bytes.size());
+        REQUIRE(v.valid());
+        CHECK(v.first_byte_timeout_ms() == ms);
+        CHECK(spec_of(v).first_byte_timeout_ms == ms);
+    }
+    ChannelSpec unset;
+    CHECK(unset.first_byte_timeout_ms == kInheritTimeout);  // the default: the server's value
+    ChannelPatch p;
+    CHECK(p.empty());
+    p.first_byte_timeout_ms = 500;
+    CHECK_FALSE(p.empty());
+    p.apply_to(spec);
+    CHECK(spec.first_byte_timeout_ms == 500);
+    spec.first_byte_timeout_ms = kMaxTimeoutMs + 1;
+    CHECK_FALSE(validate_channel_spec(spec).ok());
 }
 
 TEST_CASE("a health path is empty (off) or an origin-form path without spaces") {
