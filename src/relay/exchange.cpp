@@ -210,7 +210,7 @@ io::Task<HeadRead> read_response_head(Inbound& up_in, http::ResponseHead& resp, 
 
 // One try on one upstream connection: request out, response back.
 io::Task<Attempt> attempt_exchange(ClientSession& cs, RequestContext& rc, upstream::UpstreamConn& conn,
-                                   std::string& out, BodyTracker& body, bool retry_allowed,
+                                   std::string& out, BodyTracker& body, const ForwardPlan& plan,
                                    std::uint64_t first_byte_deadline, bool first_byte_cuts) {
     Shard& shard = cs.shard;
     const ServeSettings& st = shard.settings();
@@ -251,7 +251,7 @@ io::Task<Attempt> attempt_exchange(ClientSession& cs, RequestContext& rc, upstre
         co_return io_failure(hr.io_error, "upstream connection failed");
     }
 
-    if (retry_allowed && refused_status(resp.status, replay_after_read(rc, st))) {
+    if (plan.retry_allowed && refused_status(resp.status, replay_after_read(rc, st))) {
         Attempt refused = ended(Attempt::refused);  // another upstream may do better
         refused.status = resp.status;
         if (resp.status == 429 || resp.status == 503) refused = unread(refused, obs::ReplayReason::upstream_refused);
@@ -269,7 +269,8 @@ io::Task<Attempt> attempt_exchange(ClientSession& cs, RequestContext& rc, upstre
     // An early stream has its head out already: the upstream's chunked body splices
     // straight in (its last chunk ends our response too); anything else is re-framed.
     if (!rc.stream_started)
-        append_client_head(out, resp, framing, rc.request_id, result.client_keep_alive, rc.version_minor);
+        append_client_head(out, resp, framing, rc.request_id, result.client_keep_alive, rc.version_minor,
+                           plan.hidden_response_fields);
     rc.status = resp.status;
     rc.upstream_status = resp.status;
     const bool upstream_keep_alive = resp.keep_alive;
@@ -384,7 +385,7 @@ io::Task<Attempt> exchange(ClientSession& cs, RequestContext& rc, const ForwardP
             ClientProbe probe{cs, rc};
             StopWhenClientGone watch(cs, [](void* up) { static_cast<io::Socket*>(up)->abort(); }, conn->socket,
                                      ClientGoneAt::failure, &ClientProbe::on_eof, &probe);
-            result = co_await attempt_exchange(cs, rc, *conn, out, body, plan.retry_allowed, first_byte_deadline,
+            result = co_await attempt_exchange(cs, rc, *conn, out, body, plan, first_byte_deadline,
                                                first_byte_cuts);
         }
         rc.upstream_ms += shard.loop().now_ms() - started;

@@ -176,13 +176,17 @@ ClientFraming choose_framing(const http::ResponseHead& r, int client_version_min
 }
 
 void append_client_head(std::string& out, const http::ResponseHead& r, ClientFraming framing,
-                        std::string_view request_id, bool keep_alive, int client_version_minor) {
+                        std::string_view request_id, bool keep_alive, int client_version_minor,
+                        HiddenResponseFields hidden) {
     out.append("HTTP/1.1 ").append(std::to_string(r.status)).append(" ").append(r.reason).append("\r\n");
     const ConnectionNamed named(r.fields());
     for (std::size_t i = 0; i < r.header_count; ++i) {
         const http::Header& f = r.headers[i];
         const Field kind = classify(f.name);
         if (kind == Field::hop_by_hop || kind == Field::connection || kind == Field::request_id) continue;
+        if ((kind == Field::openai_organization && hidden.openai_organization) ||
+            (kind == Field::openai_project && hidden.openai_project))
+            continue;
         const bool end_to_end = kind == Field::other || kind == Field::openai_organization ||
                                 kind == Field::openai_project;  // the latter two pass in responses
         if (end_to_end && named.names(f.name, r.fields())) continue;

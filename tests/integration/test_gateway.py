@@ -151,6 +151,33 @@ class Auth(Gateway):
         self.assertNotEqual(bad.returncode, 0)
         self.assertIn('OpenAI-Organization', bad.stderr)
 
+    def test_the_upstream_accounts_billing_headers_reach_the_client_only_where_the_channel_passes_them(self):
+        # OpenAI answers with openai-organization / openai-project naming the account it
+        # billed: the reseller's upstream account, not the client's business, unless the
+        # channel lets clients choose their own (then they are the client's own values).
+        key = self.make_key(models='gpt-strict,gpt-open,gpt-org')
+        self.make_channel(name='strict', models='gpt-strict')
+        self.make_channel(name='open', models='gpt-open', pass_headers='OpenAI-Organization,OpenAI-Project')
+        self.make_channel(name='org', models='gpt-org', pass_headers='openai-organization')
+        gw = self.start_gateway()
+        direct = http_request(self.mock.port, 'POST', CHAT, json_body={'model': 'gpt-strict', 'messages': []})
+        org, project = direct.header('openai-organization'), direct.header('openai-project')
+        self.assertTrue(org and project, 'the mock sends the account headers as OpenAI does')
+        expected = {'gpt-strict': (None, None), 'gpt-open': (org, project), 'gpt-org': (org, None)}
+        for model, wanted in expected.items():
+            for stream in (False, True):
+                with self.subTest(model=model, stream=stream):
+                    if stream:
+                        with harness.SSEStream(gw.port, CHAT, {'model': model, 'stream': True},
+                                               headers={'Authorization': 'Bearer ' + key['secret']}) as s:
+                            resp = s.response
+                            s.read_all()
+                    else:
+                        resp = self.chat(gw, key, model=model)
+                    self.assertStatus(resp, 200)
+                    self.assertEqual((resp.header('openai-organization'), resp.header('openai-project')), wanted)
+                    self.assertEqual(resp.header('Server'), 'ringrelay-mock')  # other fields pass
+
     def test_missing_or_unknown_key_is_invalid_api_key(self):
         self.make_channel()
         gw = self.start_gateway()

@@ -32,6 +32,13 @@ class RelayBasics(harness.IntegrationTestCase):
         self.assertEqual(last['path'], CHAT)
         self.assertEqual(json.loads(last['body'])['model'], 'gpt-x')
 
+    def test_relay_mode_passes_the_upstreams_account_headers(self):
+        # Relay mode fronts one's own upstream: nothing about its account is hidden.
+        resp = http_request(self.relay.port, 'POST', CHAT, json_body={'model': 'gpt-x', 'messages': []})
+        self.assertStatus(resp, 200)
+        self.assertTrue(resp.header('openai-organization'))
+        self.assertTrue(resp.header('openai-project'))
+
     def test_get_with_query_keeps_path_and_query(self):
         resp = http_request(self.relay.port, 'GET', '/v1/models?limit=5')
         self.assertStatus(resp, 200)

@@ -31,6 +31,7 @@ std::size_t append_answer(const Exchange& ex, std::string& out, std::string& scr
     head.status = ex.status;
     head.keep_alive = ex.keep_alive;
     head.http10_peer = ex.http10;
+    head.openai_account = ex.endpoint != Endpoint::none && !ex.anthropic();
     scratch.clear();
     if (ex.status == 204 || ex.status == 304) {
         head.framing = Framing::none;
@@ -53,6 +54,7 @@ void append_stream_head(const Exchange& ex, std::string& out, std::string& scrat
     head.event_stream = true;
     head.framing = ex.http10 ? Framing::until_close : Framing::chunked;
     head.keep_alive = stream_keeps_alive(ex);
+    head.openai_account = !ex.anthropic();
     append_head(out, head);
     scratch.clear();
     if (ex.anthropic()) anthropic::append_stream_open(ex, scratch);

@@ -24,6 +24,10 @@ void append_head(std::string& out, const HeadSpec& spec) {
         out += "\r\n";
     }
     if (spec.event_stream) out += "Cache-Control: no-cache\r\n";
+    if (spec.openai_account) {
+        out.append("openai-organization: ").append(kMockOrganization).append("\r\n");
+        out.append("openai-project: ").append(kMockProject).append("\r\n");
+    }
     if (spec.framing == Framing::content_length) {
         out += "Content-Length: ";
         append_uint(out, spec.content_length);

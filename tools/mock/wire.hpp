@@ -24,7 +24,13 @@ struct HeadSpec {
     bool keep_alive = true;     // false: "Connection: close"
     bool http10_peer = false;   // a keep-alive HTTP/1.0 peer needs "Connection: keep-alive"
     bool event_stream = false;  // adds Cache-Control: no-cache
+    // OpenAI names the account a request was billed to: openai-organization and
+    // openai-project (a relay must not show its clients the reseller's account).
+    bool openai_account = false;
 };
+
+inline constexpr std::string_view kMockOrganization = "org-mock-upstream-account";
+inline constexpr std::string_view kMockProject = "proj_mock_upstream_account";
 
 void append_head(std::string& out, const HeadSpec& spec);
 

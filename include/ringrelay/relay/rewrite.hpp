@@ -63,10 +63,19 @@ enum class ClientFraming {
 
 ClientFraming choose_framing(const http::ResponseHead& r, int client_version_minor) noexcept;
 
+// Upstream response fields the client must not see. The gateway hides the channel
+// account's OpenAI-Organization / OpenAI-Project (they name the reseller's upstream
+// account) unless the channel passes the client's own (its pass_headers).
+struct HiddenResponseFields {
+    bool openai_organization = false;
+    bool openai_project = false;
+};
+
 // Appends the response head for the client: the upstream's status and end-to-end
-// fields, our X-Request-Id, the framing, and Connection as decided.
+// fields (less the hidden ones), our X-Request-Id, the framing, and Connection as decided.
 void append_client_head(std::string& out, const http::ResponseHead& r, ClientFraming framing,
-                        std::string_view request_id, bool keep_alive, int client_version_minor);
+                        std::string_view request_id, bool keep_alive, int client_version_minor,
+                        HiddenResponseFields hidden = {});
 
 // A client-supplied X-Request-Id is passed on only when it is short printable
 // ASCII; anything else is replaced by a fresh id.

@@ -168,6 +168,7 @@ struct ForwardPlan {
     // the upstream may have read it). 0: the --first-byte-timeout setting; off: none.
     std::uint64_t first_byte_timeout_ms = 0;
     bool first_byte_timeout_off = false;
+    HiddenResponseFields hidden_response_fields;  // kept out of the client's response head
 };
 
 struct ForwardOutcome {

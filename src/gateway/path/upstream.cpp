@@ -71,6 +71,10 @@ relay::ForwardPlan plan_for(GatewayRequest& req, ChannelChoice& ch, const upstre
     relay::ForwardPlan plan;
     plan.target = target.id();
     plan.extra_headers = ch.credential_header;
+    // The upstream names the channel's account in these: the client sees them only
+    // where it may choose them itself.
+    plan.hidden_response_fields.openai_organization = !(ch.pass_headers & store::kPassOpenAIOrganization);
+    plan.hidden_response_fields.openai_project = !(ch.pass_headers & store::kPassOpenAIProject);
     plan.has_body_override = true;
     plan.body_override = rewrite ? std::string_view(mapped_body) : std::string_view(req.body);
     plan.upstream_timeout_ms = ch.timeout_ms;

@@ -111,6 +111,27 @@ TEST_CASE("the client response keeps end-to-end fields and states our framing an
     CHECK(v10.find("Connection: close\r\n") != std::string::npos);
 }
 
+TEST_CASE("hidden upstream account fields are kept out of the client response, one by one") {
+    http::ResponseHead r;
+    const std::string raw =
+        "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nOpenAI-Organization: org-upstream\r\n"
+        "openai-project: proj-upstream\r\nopenai-processing-ms: 12\r\n\r\n";
+    REQUIRE(http::parse_response(raw, r).status == http::ParseStatus::complete);
+    std::string shown;
+    append_client_head(shown, r, choose_framing(r, 1), "rid", true, 1);
+    CHECK(shown.find("OpenAI-Organization: org-upstream\r\n") != std::string::npos);
+    CHECK(shown.find("openai-project: proj-upstream\r\n") != std::string::npos);
+    std::string hidden;
+    append_client_head(hidden, r, choose_framing(r, 1), "rid", true, 1, {.openai_organization = true});
+    CHECK(hidden.find("org-upstream") == std::string::npos);
+    CHECK(hidden.find("openai-project: proj-upstream\r\n") != std::string::npos);
+    CHECK(hidden.find("openai-processing-ms: 12\r\n") != std::string::npos);
+    hidden.clear();
+    append_client_head(hidden, r, choose_framing(r, 1), "rid", true, 1,
+                       {.openai_organization = true, .openai_project = true});
+    CHECK(hidden.find("upstream") == std::string::npos);
+}
+
 TEST_CASE("client request ids are kept only when short and printable") {
     CHECK(acceptable_request_id("abc-123_XYZ"));
     CHECK_FALSE(acceptable_request_id(""));
