@@ -276,7 +276,7 @@ constexpr std::string_view kChannelFields[] = {"name",      "base_url", "api_key
                                                "type",      "groups",   "model_map", "weight",
                                                "priority",  "max_concurrency", "timeout", "enabled",
                                                "pass_headers", "health_path", "health_interval", "health_timeout",
-                                               "first_byte_timeout"};
+                                               "first_byte_timeout", "inject_usage"};
 constexpr std::string_view kRevokeFields[] = {"reason"};
 constexpr std::string_view kRotateFields[] = {"grace"};
 constexpr std::string_view kCircuitFields[] = {"state", "for"};
@@ -363,7 +363,8 @@ bool read_channel_fields(Fields& f, store::ChannelPatch& p) {
           f.number("weight", p.weight, 1) &&
           f.number("priority", p.priority, std::numeric_limits<std::int32_t>::min()) &&
           f.number("max_concurrency", p.max_concurrency) && f.duration_or_inherit("timeout", timeout, inherit_timeout) &&
-          f.boolean("enabled", p.enabled) && f.list("pass_headers", pass, pass_list, false)))
+          f.boolean("enabled", p.enabled) && f.boolean("inject_usage", p.inject_usage) &&
+          f.list("pass_headers", pass, pass_list, false)))
         return false;
     if (pass) p.pass_headers = pass_bits;
     if (base_url) p.base_url = normalized;

@@ -29,6 +29,9 @@ std::vector<FlagSpec> channel_flags(bool add) {
          "--first-byte-timeout)"},
         {"pass-headers", "H1,H2",
          "client billing headers this upstream gets: OpenAI-Organization, OpenAI-Project or none (default none)"},
+        {"inject-usage", "true|false",
+         "OpenAI chat/completions streams ask this upstream for usage (stream_options.include_usage), "
+         "so TPM and quota count them (default false)"},
         {"health-path", "PATH",
          "active health check: GET this path under the base URL; \"\" or off turns checks off (default off)"},
         {"health-interval", "DURATION", "time between health checks, at least 1s (default 10s)"},
@@ -134,6 +137,10 @@ store::ChannelPatch channel_patch_from(const Args& args) {
         p.timeout_ms = static_cast<std::uint32_t>(ms);
     }
     if (auto v = args.value("first-byte-timeout")) p.first_byte_timeout_ms = first_byte_from(*v);
+    if (auto v = args.value("inject-usage")) {
+        if (*v != "true" && *v != "false") throw UsageError(cat("--inject-usage: \"", *v, "\" must be true or false"));
+        p.inject_usage = *v == "true";
+    }
     if (auto v = args.value("pass-headers")) {
         std::uint8_t bits = 0;
         check_flag("pass-headers", store::parse_pass_headers(*v, bits));
@@ -172,6 +179,7 @@ void channel_text(const store::ChannelView& c, bool reveal) {
     t.add({"timeout", timeout_text(c)});
     t.add({"first-byte timeout", first_byte_text(c)});
     t.add({"pass headers", c.pass_headers() ? store::pass_headers_text(c.pass_headers()) : std::string("none")});
+    t.add({"inject usage", c.inject_usage() ? "yes" : "no"});
     t.add({"health check", health_text(c)});
     t.add({"created", time_or(c.created_at_ms(), "-")});
     t.add({"updated", time_or(c.updated_at_ms(), "-")});

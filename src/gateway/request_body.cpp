@@ -1,5 +1,7 @@
 #include "ringrelay/gateway/request_body.hpp"
 
+#include <algorithm>
+
 namespace rr::gateway {
 
 std::string_view describe(BodyError e) noexcept {
@@ -19,6 +21,65 @@ void pad_for_simdjson(std::string& body) {
 }
 
 namespace {
+
+constexpr std::string_view kAskUsageMember = R"(,"stream_options":{"include_usage":true})";
+constexpr std::string_view kAskUsageObject = R"({"include_usage":true})";
+constexpr std::string_view kAskUsageFirst = R"("include_usage":true,)";
+constexpr std::string_view kAskUsageOnly = R"("include_usage":true)";
+constexpr std::string_view kTrue = "true";
+
+bool is_space(char c) noexcept { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+// A value's token in the body, without the whitespace On-Demand leaves after it.
+std::string_view trimmed_token(simdjson::ondemand::value& value) {
+    std::string_view raw = value.raw_json_token();
+    while (!raw.empty() && is_space(raw.back())) raw.remove_suffix(1);
+    return raw;
+}
+
+// "stream_options": null, {...} with include_usage true / false / absent. Any other
+// shape is the upstream's to refuse: no edit is offered.
+void read_stream_options(simdjson::ondemand::value& value, const std::string& body, RequestFields& out) {
+    const std::string_view token = trimmed_token(value);
+    const std::size_t at = static_cast<std::size_t>(token.data() - body.data());
+    simdjson::ondemand::json_type type;
+    if (value.type().get(type)) return;
+    if (type == simdjson::ondemand::json_type::null) {
+        out.ask_usage = BodyEdit{at, token.size(), kAskUsageObject};
+        return;
+    }
+    simdjson::ondemand::object options;
+    if (value.get_object().get(options)) return;
+    std::size_t after = at + 1;
+    while (after < body.size() && is_space(body[after])) ++after;
+    const bool empty = after < body.size() && body[after] == '}';
+    out.ask_usage = BodyEdit{at + 1, 0, empty ? kAskUsageOnly : kAskUsageFirst};
+    for (auto field : options) {
+        std::string_view key;
+        if (field.unescaped_key().get(key)) {
+            out.ask_usage.reset();
+            return;
+        }
+        if (key != "include_usage") continue;
+        simdjson::ondemand::value flag;
+        bool asked = false;
+        if (field.value().get(flag) || flag.get_bool().get(asked)) {
+            out.ask_usage.reset();  // not a boolean: the upstream says what it thinks of it
+            return;
+        }
+        out.usage_asked = asked;
+        const std::string_view t = trimmed_token(flag);
+        if (asked) out.ask_usage.reset();
+        else out.ask_usage = BodyEdit{static_cast<std::size_t>(t.data() - body.data()), t.size(), kTrue};
+    }
+}
+
+// Without stream_options: a new last member, before the object's closing brace.
+void offer_new_member(const std::string& body, RequestFields& out) {
+    std::size_t end = body.size();
+    while (end > 0 && is_space(body[end - 1])) --end;
+    if (end > 0 && body[end - 1] == '}') out.ask_usage = BodyEdit{end - 1, 0, kAskUsageMember};
+}
 
 // "metadata": {"user_id": "..."}; anything else in it, or another shape, is the
 // upstream's to judge.
@@ -51,6 +112,7 @@ RequestFields read_request_fields(simdjson::ondemand::parser& parser, std::strin
     }
     // One pass over the object's fields: model and stream may come in any order.
     bool have_model = false;
+    bool have_options = false;
     for (auto field : obj) {
         std::string_view key;
         if (field.unescaped_key().get(key)) {
@@ -89,22 +151,35 @@ RequestFields read_request_fields(simdjson::ondemand::parser& parser, std::strin
             if (!value.get_string().get(s)) out.prompt_cache_key.assign(s);
         } else if (key == "metadata") {
             read_metadata_user_id(value, out);
+        } else if (key == "stream_options") {
+            have_options = true;
+            read_stream_options(value, body, out);
         }
         // Other members are skipped structurally (On-Demand does not look inside them;
         // the upstream judges their content).
     }
     if (!have_model) out.error = BodyError::no_model;
+    if (!have_options) offer_new_member(body, out);
     return out;
 }
 
-void rewrite_model(std::string& body, const RequestFields& fields, std::string_view new_model) {
+void apply_edits(std::string& body, std::span<BodyEdit> edits) {
+    std::sort(edits.begin(), edits.end(), [](const BodyEdit& a, const BodyEdit& b) { return a.at > b.at; });
+    for (const BodyEdit& e : edits) body.replace(e.at, e.length, e.text);
+}
+
+std::string model_token(std::string_view model) {
     std::string token = "\"";
-    for (char c : new_model) {
+    for (char c : model) {
         if (c == '"' || c == '\\') token += '\\';
         token += c;
     }
     token += '"';
-    body.replace(fields.model_at, fields.model_length, token);
+    return token;
+}
+
+void rewrite_model(std::string& body, const RequestFields& fields, std::string_view new_model) {
+    body.replace(fields.model_at, fields.model_length, model_token(new_model));
 }
 
 }  // namespace rr::gateway

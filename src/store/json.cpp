@@ -186,6 +186,7 @@ void channel_json(JsonWriter& j, const ChannelView& c, bool reveal, std::optiona
         j.key("effective_first_byte_timeout_ms")
             .num(first_byte == kInheritTimeout ? server->first_byte_timeout_ms : first_byte_off ? 0 : first_byte);
     j.key("pass_headers").list(ListView(pass_headers_text(c.pass_headers())));
+    j.key("inject_usage").boolean(c.inject_usage());
     j.key("health_path");
     if (c.health_path().empty()) j.null();
     else j.str(c.health_path());

@@ -279,6 +279,7 @@ std::string encode_channel(std::string_view id, const ChannelSpec& spec, const B
     f.enabled = spec.enabled ? 1 : 0;
     f.tls = url.tls ? 1 : 0;
     f.pass_headers = spec.pass_headers;
+    f.inject_usage = spec.inject_usage ? 1 : 0;
     f.id = b.add(id);
     f.name = b.add(spec.name);
     StrRef base = b.add(url.normalized);
@@ -317,6 +318,7 @@ ChannelSpec spec_of(const ChannelView& v) {
     s.max_concurrency = v.max_concurrency();
     s.timeout_ms = v.timeout_ms();
     s.pass_headers = v.pass_headers();
+    s.inject_usage = v.inject_usage();
     s.health_path = std::string(v.health_path());
     if (v.health_interval_ms() != 0) s.health_interval_ms = v.health_interval_ms();
     if (v.health_timeout_ms() != 0) s.health_timeout_ms = v.health_timeout_ms();

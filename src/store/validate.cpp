@@ -342,6 +342,7 @@ void ChannelPatch::apply_to(ChannelSpec& spec) const {
     if (max_concurrency) spec.max_concurrency = *max_concurrency;
     if (timeout_ms) spec.timeout_ms = *timeout_ms;
     if (pass_headers) spec.pass_headers = *pass_headers;
+    if (inject_usage) spec.inject_usage = *inject_usage;
     if (health_path) spec.health_path = *health_path;
     if (health_interval_ms) spec.health_interval_ms = *health_interval_ms;
     if (health_timeout_ms) spec.health_timeout_ms = *health_timeout_ms;
@@ -350,7 +351,7 @@ void ChannelPatch::apply_to(ChannelSpec& spec) const {
 
 bool ChannelPatch::empty() const noexcept {
     return !name && !type && !base_url && !api_key && !groups && !models && !model_map && !weight && !priority &&
-           !enabled && !max_concurrency && !timeout_ms && !pass_headers &&
+           !enabled && !max_concurrency && !timeout_ms && !pass_headers && !inject_usage &&
            !health_path && !health_interval_ms && !health_timeout_ms && !first_byte_timeout_ms;
 }
 

@@ -22,6 +22,9 @@ class Accounting(Ops):
         self.make_channel(models='gpt-test')
         self.make_channel(name='claude', models='claude-test', type='anthropic')
 
+    def channel_id(self, name):
+        return next(c['id'] for c in json.loads(self.cli('channel', 'list', '--json').stdout) if c['name'] == name)
+
     def start(self, *extra):
         return self.start_ops_gateway(*extra, log_file=self.log, shards=1)
 
@@ -149,6 +152,37 @@ class Accounting(Ops):
         self.assertFalse(any(e.event == 'message_stop' for e in rest))
         rec = self.lines(gw)[0]
         self.assertEqual(self.usage_of(rec), ('reported', first.json()['message']['usage']['input_tokens'], 1))
+
+    def test_inject_usage_makes_an_openai_stream_carry_and_count_its_usage(self):
+        self.cli('channel', 'update', self.channel_id('mock'), '--inject-usage', 'true')
+        key = self.make_key()
+        gw = self.start()
+        shapes = [{}, {'stream_options': None}, {'stream_options': {'include_usage': False}},
+                  {'stream_options': {'include_obfuscation': False}}]
+        for extra in shapes:
+            with self.subTest(extra=extra):
+                events, complete = self.stream(gw, key, CHAT, dict({'model': 'gpt-test', 'stream': True}, **extra))
+                self.assertTrue(complete)
+                usage = [e.json()['usage'] for e in events if e.data != '[DONE]' and e.json().get('usage')]
+                self.assertEqual(len(usage), 1)
+                sent = json.loads(self.mock.last()['body'])
+                self.assertIs(sent['stream_options']['include_usage'], True)
+                if 'include_obfuscation' in (extra.get('stream_options') or {}):
+                    self.assertIs(sent['stream_options']['include_obfuscation'], False)  # kept
+        # Anthropic channels stream usage anyway: their bodies are left alone.
+        self.stream(gw, key, MESSAGES, {'model': 'claude-test', 'max_tokens': 8, 'stream': True, 'messages': []})
+        self.assertNotIn('stream_options', json.loads(self.mock.last()['body']))
+        self.unknown_count(0)
+        recs = self.lines(gw)
+        self.assertEqual([r['usage'] for r in recs], ['reported'] * 5)
+
+    def test_without_inject_usage_the_body_is_sent_as_the_client_wrote_it(self):
+        key = self.make_key()
+        gw = self.start()
+        body = {'model': 'gpt-test', 'stream': True, 'stream_options': {'include_obfuscation': False}}
+        self.stream(gw, key, CHAT, body)
+        self.assertEqual(json.loads(self.mock.last()['body']), body)
+        self.unknown_count(1)
 
     def test_an_upstream_error_is_not_billed(self):
         key = self.make_key()

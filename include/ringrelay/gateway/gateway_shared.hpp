@@ -53,6 +53,7 @@ struct ChannelChoice {
     std::uint32_t timeout_ms = 0;
     std::uint32_t first_byte_timeout_ms = 0;  // 0 = the server's; store::kFirstByteTimeoutOff = off
     std::uint8_t pass_headers = 0;  // store::PassHeader bits: client billing headers it gets
+    bool inject_usage = false;      // an openai channel whose streams are made to carry usage
     gateway::ChannelBoard::State* state = nullptr;
 };
 

@@ -7,7 +7,9 @@
 
 #include <cstddef>
 #include <string>
+#include <optional>
 #include <string_view>
+#include <span>
 
 namespace rr::gateway {
 
@@ -23,6 +25,13 @@ enum class BodyError : std::uint8_t {
 // A sentence for the 400 invalid_request answer.
 std::string_view describe(BodyError e) noexcept;
 
+// One replacement of body[at, at + length) by text: what makes a request ask for usage.
+struct BodyEdit {
+    std::size_t at = 0;
+    std::size_t length = 0;
+    std::string_view text;  // a constant
+};
+
 struct RequestFields {
     BodyError error = BodyError::none;
     std::string model;            // unescaped
@@ -33,6 +42,10 @@ struct RequestFields {
     // string): "prompt_cache_key" and "metadata": {"user_id": ...}.
     std::string prompt_cache_key;
     std::string metadata_user_id;
+    // "stream_options": {"include_usage": true} already there; else, when the body's
+    // shape allows it, the one edit that would add it (a channel's --inject-usage).
+    bool usage_asked = false;
+    std::optional<BodyEdit> ask_usage;
 };
 
 // Reads model and stream from body[0, size). body must have SIMDJSON_PADDING
@@ -44,7 +57,17 @@ RequestFields read_request_fields(simdjson::ondemand::parser& parser, std::strin
 // Grows body's capacity so that simdjson may read SIMDJSON_PADDING bytes past its end.
 void pad_for_simdjson(std::string& body);
 
+// The JSON string token (quotes included) of a model name.
+std::string model_token(std::string_view model);
+// The edit that puts token in place of the body's model.
+inline BodyEdit model_edit(const RequestFields& fields, std::string_view token) noexcept {
+    return BodyEdit{fields.model_at, fields.model_length, token};
+}
 // Replaces the model token at fields.model_at with the JSON string of new_model.
 void rewrite_model(std::string& body, const RequestFields& fields, std::string_view new_model);
+
+// Applies edits (each made against the same original body, none overlapping): from the
+// last to the first, so the offsets of the earlier ones stay true. Reorders edits.
+void apply_edits(std::string& body, std::span<BodyEdit> edits);
 
 }  // namespace rr::gateway

@@ -60,7 +60,7 @@ void new_key_json(JsonWriter& j, std::string_view id, std::string_view name, std
 void rotated_key_json(JsonWriter& j, std::string_view id, std::string_view secret, std::int64_t valid_until_ms);
 
 // {"id","name","type","base_url","groups","models","model_map":{from:to},"weight",
-//  "priority","enabled","max_concurrency","timeout_ms","pass_headers":[names],"created_at","updated_at"}
+//  "priority","enabled","max_concurrency","timeout_ms","pass_headers":[names],"inject_usage","created_at","updated_at"}
 // plus "api_key" only when `reveal`. "timeout_ms" is null when unset (the server's
 // --upstream-timeout applies); a caller that knows the server's value (the admin API,
 // inside the server) passes it and gets "effective_timeout_ms" too. Likewise

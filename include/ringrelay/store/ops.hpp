@@ -174,6 +174,9 @@ struct ChannelSpec {
     // did not give must not override the server's; see kInheritTimeout).
     std::uint32_t timeout_ms = kInheritTimeout;
     std::uint8_t pass_headers = 0;  // PassHeader bits: client billing headers that reach this upstream
+    // OpenAI chat/completions streams sent here ask for usage (stream_options.include_usage),
+    // so TPM and quota see their tokens; the client then gets the extra usage chunk.
+    bool inject_usage = false;
     // Active health check (off while health_path is empty): GET base URL path +
     // health_path every interval, each within its timeout.
     std::string health_path;
@@ -199,6 +202,7 @@ struct ChannelPatch {
     std::optional<std::uint32_t> max_concurrency;
     std::optional<std::uint32_t> timeout_ms;  // kInheritTimeout sets it back to unset
     std::optional<std::uint8_t> pass_headers;
+    std::optional<bool> inject_usage;
     std::optional<std::string> health_path;  // "" turns checks off
     std::optional<std::uint32_t> health_interval_ms;
     std::optional<std::uint32_t> health_timeout_ms;

@@ -98,7 +98,8 @@ struct [[gnu::packed]] ChannelRecordV1 {
     std::uint8_t enabled;
     std::uint8_t tls;  // https
     std::uint8_t pass_headers;  // PassHeader bits: billing headers a client may set (0 in older records: none)
-    std::uint8_t reserved[2];
+    std::uint8_t inject_usage;  // 1: OpenAI streams get stream_options.include_usage (0 in older records: off)
+    std::uint8_t reserved[1];
     // host and path_prefix point inside the base_url bytes.
     StrRef id, name, base_url, host, path_prefix, api_key, groups, models, model_map;
     // Appended fields: a record written before they existed has a shorter fixed part
@@ -275,6 +276,7 @@ public:
     std::int32_t priority() const noexcept { return rec_->priority; }
     std::uint32_t weight() const noexcept { return rec_->weight; }
     bool enabled() const noexcept { return rec_->enabled != 0; }
+    bool inject_usage() const noexcept { return rec_->inject_usage != 0; }
     std::uint32_t max_concurrency() const noexcept { return rec_->max_concurrency; }
     std::uint32_t timeout_ms() const noexcept { return rec_->timeout_ms; }  // 0 = unset (inherited)
     std::uint8_t pass_headers() const noexcept { return rec_->pass_headers & kPassHeadersAll; }  // PassHeader bits

@@ -27,6 +27,8 @@ void fill_choice(ChannelChoice& c, const store::ChannelView& v, std::string_view
     c.timeout_ms = v.timeout_ms();
     c.first_byte_timeout_ms = v.first_byte_timeout_ms();
     c.pass_headers = v.pass_headers();
+    // Anthropic streams always carry usage; OpenAI's only when asked.
+    c.inject_usage = v.inject_usage() && v.type() == store::ChannelType::openai;
 }
 
 // Sticky hits and moves of sessions: their ratio is how often a session found its

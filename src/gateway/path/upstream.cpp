@@ -2,6 +2,9 @@
 // credential and model, and relay's forward_request(); while nothing reached the
 // client, a failed attempt goes to another channel (the one retry loop of the path).
 // The response's token usage feeds TPM and quota (record).
+#include <algorithm>
+#include <array>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -55,14 +58,32 @@ struct UsageCount {
     }
 };
 
+// An OpenAI chat/completions stream to a channel with --inject-usage that did not ask
+// for usage itself: it is made to, so its tokens count toward TPM and quota.
+bool injects_usage(const GatewayRequest& req, const ChannelChoice& ch) noexcept {
+    if (!ch.inject_usage || !req.fields.stream || req.fields.usage_asked || !req.fields.ask_usage) return false;
+    const relay::CapturedRequest& c = req.rc.captured;
+    std::string_view target = std::string_view(c.line).substr(std::min(c.line.size(), c.method_len + 1));
+    target = target.substr(0, target.find('?'));
+    return target.ends_with("/chat/completions") || target.ends_with("/completions");
+}
+
 // The forward of one attempt on the chosen channel.
 relay::ForwardPlan plan_for(GatewayRequest& req, ChannelChoice& ch, const upstream::TargetRef& target,
                             std::string& mapped_body) {
     relay::RequestContext& rc = req.rc;
-    const bool rewrite = ch.upstream_model != req.fields.model;
+    std::array<BodyEdit, 2> edits;
+    std::size_t n = 0;
+    std::string token;
+    if (ch.upstream_model != req.fields.model) {
+        token = model_token(ch.upstream_model);
+        edits[n++] = model_edit(req.fields, token);
+    }
+    if (injects_usage(req, ch)) edits[n++] = *req.fields.ask_usage;
+    const bool rewrite = n != 0;
     if (rewrite) {
         mapped_body = req.body;
-        rewrite_model(mapped_body, req.fields, ch.upstream_model);
+        apply_edits(mapped_body, std::span(edits.data(), n));
     }
     // The client's billing headers reach only a channel that lets them pass: they
     // choose what the channel's account is billed for.

@@ -81,3 +81,49 @@ TEST_CASE("the session fields are read when present, as strings only") {
     CHECK(f.prompt_cache_key.empty());
     CHECK(f.metadata_user_id.empty());
 }
+
+namespace {
+// The body after the edit that makes it ask for usage ("" when none is offered).
+std::string asking_usage(std::string body) {
+    static simdjson::ondemand::parser parser;
+    const RequestFields f = read_request_fields(parser, body);
+    REQUIRE(f.error == BodyError::none);
+    if (!f.ask_usage) return "";
+    BodyEdit e = *f.ask_usage;
+    apply_edits(body, std::span(&e, 1));
+    return body;
+}
+}  // namespace
+
+TEST_CASE("the edit that asks for usage fits each shape of stream_options") {
+    CHECK(asking_usage(R"({"model":"m","stream":true} )") ==
+          R"({"model":"m","stream":true,"stream_options":{"include_usage":true}} )");
+    CHECK(asking_usage(R"({"model":"m","stream_options":null})") ==
+          R"({"model":"m","stream_options":{"include_usage":true}})");
+    CHECK(asking_usage(R"({"model":"m","stream_options":{ }})") ==
+          R"({"model":"m","stream_options":{"include_usage":true }})");
+    CHECK(asking_usage(R"({"model":"m","stream_options":{"include_obfuscation":false}})") ==
+          R"({"model":"m","stream_options":{"include_usage":true,"include_obfuscation":false}})");
+    CHECK(asking_usage(R"({"model":"m","stream_options":{"include_usage":false },"x":1})") ==
+          R"({"model":"m","stream_options":{"include_usage":true },"x":1})");
+    // Already asked, or a shape the upstream should judge: no edit.
+    CHECK(asking_usage(R"({"model":"m","stream_options":{"include_usage":true}})").empty());
+    CHECK(asking_usage(R"({"model":"m","stream_options":"yes"})").empty());
+    CHECK(asking_usage(R"({"model":"m","stream_options":{"include_usage":1}})").empty());
+}
+
+TEST_CASE("a model rewrite and the usage edit apply together, in any order of the members") {
+    for (std::string body : {std::string(R"({"stream_options":{},"model":"short","stream":true})"),
+                             std::string(R"({"model":"short","stream":true,"stream_options":{}})")}) {
+        static simdjson::ondemand::parser parser;
+        const RequestFields f = read_request_fields(parser, body);
+        REQUIRE(f.ask_usage);
+        const std::string token = model_token("a-much-longer-model-name");
+        BodyEdit edits[] = {model_edit(f, token), *f.ask_usage};
+        apply_edits(body, edits);
+        CHECK(body.find(R"("model":"a-much-longer-model-name")") != std::string::npos);
+        CHECK(body.find(R"("stream_options":{"include_usage":true})") != std::string::npos);
+        simdjson::dom::parser check;
+        CHECK(check.parse(body).error() == simdjson::SUCCESS);
+    }
+}

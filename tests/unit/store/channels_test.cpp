@@ -89,6 +89,29 @@ TEST_CASE("a channel's pass-headers survive the record, and an update can take t
     CHECK(r.channel_by_id(id).pass_headers() == 0);
 }
 
+TEST_CASE("inject-usage is off by default, survives the record, and an update turns it off again") {
+    Fixture f;
+    std::string plain = add(f, channel_spec("plain", {"gpt-4o"}));
+    ChannelSpec spec = channel_spec("counted", {"gpt-4o"});
+    spec.inject_usage = true;
+    std::string id = add(f, spec);
+    {
+        Reader r(*f.env);
+        REQUIRE(r.renew().ok());
+        CHECK_FALSE(r.channel_by_id(plain).inject_usage());
+        CHECK(r.channel_by_id(id).inject_usage());
+        CHECK(spec_of(r.channel_by_id(id)).inject_usage);
+        CHECK(r.channel_by_id(id).pass_headers() == 0);  // its byte is its own
+    }
+    ChannelPatch patch;
+    patch.inject_usage = false;
+    CHECK_FALSE(patch.empty());
+    REQUIRE(update_channel(*f.env, id, patch, f.now + 1).ok());
+    Reader r(*f.env);
+    REQUIRE(r.renew().ok());
+    CHECK_FALSE(r.channel_by_id(id).inject_usage());
+}
+
 TEST_CASE("channels_for answers the channels of a (group, model), lowest priority first") {
     Fixture f;
     std::string low = add(f, channel_spec("low", {"gpt-4o", "gpt-4o-mini"}, 5));
