@@ -80,6 +80,7 @@ const std::vector<Knob>& knobs() {
         {"retries", Kind::count, NUMBER(retries)},
         {"retry-non-idempotent", Kind::toggle, NUMBER(retry_non_idempotent)},
         {"drain-timeout", Kind::duration, NUMBER(drain_timeout_ms)},
+        {"response-affinity-ttl", Kind::duration, NUMBER(response_affinity_ttl_ms)},
     };
     return k;
 }
@@ -223,6 +224,7 @@ const char* serve_usage() {
            "                       [--stream-idle-timeout 120s] [--header-timeout 10s]\n"
            "                       [--keepalive-timeout 75s] [--max-body 8MiB] [--retries 2]\n"
            "                       [--retry-non-idempotent false] [--drain-timeout 30s]\n"
+           "                       [--response-affinity-ttl 30d]\n"
            "Every flag may also come from RINGRELAY_<FLAG> (e.g. RINGRELAY_UPSTREAM_MAX_CONCURRENT)\n"
            "or from the --config JSON file (keys are flag names); flags win over both.\n";
 }

@@ -48,6 +48,9 @@ struct ServeSettings {
     // (connect failed, pooled connection found closed, its own 429/503).
     bool retry_non_idempotent = false;
     std::uint64_t drain_timeout_ms = 30'000;
+    // How long the channel that created a /v1/responses response stays its route for
+    // GET/DELETE /v1/responses/{id}... (docs/OPERATIONS.md, "Response affinity"); 0: off.
+    std::uint64_t response_affinity_ttl_ms = 30ull * 86'400'000;
 };
 
 }  // namespace rr::relay
