@@ -15,6 +15,7 @@ struct RequestFields {
     std::string model;        // unescaped
     bool stream = false;      // "stream": true
     std::uint32_t inputs = 1; // "input": array -> its length (embeddings)
+    std::string input_text;   // "input": a string (the Responses API), unescaped
 };
 
 class RequestJsonReader {
