@@ -197,10 +197,14 @@ class Responses(harness.IntegrationTestCase):
         with SSEStream(gw.port, RESPONSES, {'model': MODEL, 'input': 'hi', 'stream': True},
                        headers=self.auth(self.key)) as stream:
             events = stream.read_all()
-        tokens += events[-1].json()['response']['usage']['total_tokens']
+        final = events[-1].json()['response']
+        tokens += final['usage']['total_tokens']
+        # Retrieving a response answers its usage again: a request, no new tokens.
+        self.assertStatus(self.by_id(gw, 'GET', final['id']), 200)
+        self.assertEqual(self.by_id(gw, 'GET', final['id']).json()['usage'], final['usage'])
         gw.stop()  # the drain flushes usage to the store
         shown = json.loads(self.cli('key', 'show', self.key['id'], '--json').stdout)
-        self.assertEqual(shown['usage'], {'requests': 4, 'tokens': tokens})
+        self.assertEqual(shown['usage'], {'requests': 6, 'tokens': tokens})
 
     def test_routes_survive_a_restart(self):
         gw = self.start_gateway()

@@ -27,12 +27,18 @@ struct UsageCount {
     GatewayRequest& req;
     bool recorded = false;
     bool wants_id = false;
+    // GET /v1/responses/{id} (and cancel) answer a response object with the usage of
+    // its creation, counted already when it was made: not counted again.
+    bool wants_usage = true;
 
     explicit UsageCount(GatewayRequest& r)
-        : tap(r.fields.stream), req(r), wants_id(r.creates_response && r.sg.shared().responses.enabled()) {}
+        : tap(r.fields.stream),
+          req(r),
+          wants_id(r.creates_response && r.sg.shared().responses.enabled()),
+          wants_usage(r.route != Route::response_by_id) {}
 
     void feed(std::string_view bytes) noexcept {
-        tap.feed(bytes);
+        if (wants_usage) tap.feed(bytes);
         if (wants_id) ids.feed(bytes);
     }
 
