@@ -260,6 +260,13 @@ void flush_response_routes(gateway::GatewayShared* gateway, std::int64_t& next_s
         if (s.ok()) gateway->responses.forget_flushed(pending);
         else obs::log(obs::Level::warn, "response route flush failed; will retry", {{"error", s.message}});
     }
+    // Routes dropped because the table was full (the store refused writes for long).
+    static std::uint64_t dropped_logged = 0;
+    if (const std::uint64_t dropped = gateway->responses.dropped(); dropped != dropped_logged) {
+        obs::log(obs::Level::warn, "response routes dropped: the store is not taking writes",
+                 {{"dropped_total", dropped}});
+        dropped_logged = dropped;
+    }
     if (now < next_sweep_ms) return;
     next_sweep_ms = now + kResponseRouteSweepMs;
     std::size_t pruned = 0;
