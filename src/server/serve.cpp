@@ -38,6 +38,8 @@
 namespace rr {
 namespace {
 
+constexpr std::int64_t kResponseRouteSweepMs = 3'600'000;  // hourly
+
 using relay::ServeSettings;
 
 int fail(int code, const std::string& message) {
@@ -243,6 +245,36 @@ void flush_usage(gateway::GatewayShared* gateway) {
     gateway->limits.purge_idle(now);
 }
 
+// Routes of new /v1/responses responses go to LMDB from here too (response_affinity.hpp);
+// they leave the in-memory table only once committed. Expired routes are swept at
+// start and then hourly (a lookup ignores an expired one meanwhile).
+void flush_response_routes(gateway::GatewayShared* gateway, std::int64_t& next_sweep_ms) {
+    if (gateway == nullptr) return;
+    const std::int64_t now = now_unix_ms();
+    std::vector<gateway::ResponseRouteEntry> pending = gateway->responses.take_unflushed();
+    if (!pending.empty()) {
+        std::vector<store::ResponseRoute> routes;
+        routes.reserve(pending.size());
+        for (const auto& e : pending) routes.push_back({e.id, e.channel_id, e.key_id, e.expires_at_ms});
+        const store::Status s = store::put_response_routes(*gateway->env, routes, now);
+        if (s.ok()) gateway->responses.forget_flushed(pending);
+        else obs::log(obs::Level::warn, "response route flush failed; will retry", {{"error", s.message}});
+    }
+    // Routes dropped because the table was full (the store refused writes for long).
+    static std::uint64_t dropped_logged = 0;
+    if (const std::uint64_t dropped = gateway->responses.dropped(); dropped != dropped_logged) {
+        obs::log(obs::Level::warn, "response routes dropped: the store is not taking writes",
+                 {{"dropped_total", dropped}});
+        dropped_logged = dropped;
+    }
+    if (now < next_sweep_ms) return;
+    next_sweep_ms = now + kResponseRouteSweepMs;
+    std::size_t pruned = 0;
+    const store::Status s = store::prune_response_routes(*gateway->env, now, &pruned);
+    if (!s.ok()) obs::log(obs::Level::warn, "response route sweep failed", {{"error", s.message}});
+    else if (pruned != 0) obs::log(obs::Level::info, "expired response routes swept", {{"count", pruned}});
+}
+
 // SIGUSR1 (logrotate): both the access log and the server's own log lines move to
 // a freshly opened --log-file.
 void reopen_logs(const ServeSettings& st, obs::Level level, int& log_fd, obs::AccessLog& access_log) {
@@ -318,7 +350,7 @@ int serve_main(int argc, char** argv) {
         const store::Status s = store::Env::open(st.data_dir, env);
         if (!s.ok()) return fail(1, "cannot open data directory " + st.data_dir + ": " + s.message);
         gateway = std::make_unique<gateway::GatewayShared>(std::move(env), st.upstream_max_concurrent,
-                                                         st.upstream_max_queue);
+                                                         st.upstream_max_queue, st.response_affinity_ttl_ms);
         role.gateway = gateway.get();
     }
     // Gateway channels may name https base URLs at any time, so the gateway always
@@ -409,6 +441,7 @@ int serve_main(int argc, char** argv) {
         obs::log(obs::Level::info, "ringrelay serving",
                  {{"listen", listen_addr.to_string()}, {"shards", n}, {"mode", relay_mode ? "relay" : "gateway"},
                   {"upstream", relay_mode ? st.upstream : std::string()}, {"data", st.data_dir}});
+        std::int64_t next_route_sweep_ms = 0;  // the first tick sweeps
         for (;;) {
             if (any_shard_failed(threads)) {
                 obs::log(obs::Level::error, "a shard failed: draining the others and exiting 1",
@@ -420,6 +453,7 @@ int serve_main(int argc, char** argv) {
             const int sig = sigtimedwait(&signals, nullptr, &tick);
             if (sig < 0) {
                 flush_usage(gateway.get());
+                flush_response_routes(gateway.get(), next_route_sweep_ms);
                 continue;
             }
             if (sig == SIGTERM || sig == SIGINT) {
@@ -433,6 +467,7 @@ int serve_main(int argc, char** argv) {
         for (auto& t : threads) t->with_shard([](relay::Shard& s) { s.begin_drain(); });
         wait_for_drain(signals, threads);
         flush_usage(gateway.get());
+        flush_response_routes(gateway.get(), next_route_sweep_ms);
         if (any_shard_failed(threads)) exit_code = 1;
     }
     for (auto& t : threads) t->with_shard([](relay::Shard& s) { s.stop(); });

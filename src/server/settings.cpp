@@ -86,6 +86,7 @@ const std::vector<Knob>& knobs() {
              parse_session_sources(v, s.session_sources, ignored);  // apply() checked it
          }},
         {"drain-timeout", Kind::duration, NUMBER(drain_timeout_ms)},
+        {"response-affinity-ttl", Kind::duration, NUMBER(response_affinity_ttl_ms)},
     };
     return k;
 }
@@ -238,6 +239,7 @@ const char* serve_usage() {
            "                       [--retry-non-idempotent false] [--drain-timeout 30s]\n"
            "                       [--count-tokens-exempt true]\n"
            "                       [--session-from prompt_cache_key,metadata.user_id,header:session_id,header:x-session-id]\n"
+           "                       [--response-affinity-ttl 30d]\n"
            "Every flag may also come from RINGRELAY_<FLAG> (e.g. RINGRELAY_UPSTREAM_MAX_CONCURRENT)\n"
            "or from the --config JSON file (keys are flag names); flags win over both.\n";
 }

@@ -62,6 +62,7 @@ std::string encode_channel(std::string_view id, const ChannelSpec& spec, const B
                            std::int64_t updated_at_ms);
 std::string encode_block(std::string_view reason, std::int64_t created_at_ms, std::int64_t expires_at_ms);
 std::string encode_usage(std::uint64_t requests, std::uint64_t tokens, std::int64_t updated_at_ms);
+std::string encode_response_route(std::string_view channel_id, std::string_view key_id, std::int64_t expires_at_ms);
 
 // "a,b,c"
 std::string join_list(const std::vector<std::string>& items);

@@ -19,7 +19,7 @@ constexpr std::string_view kSchemaKey = "schema_version";
 constexpr int kMaxWriteAttempts = 48;  // 64 KiB doubled 48 times is far past any disk
 
 constexpr std::string_view kDbNames[kDbCount] = {"keys",   "key_ids", "channels", "channel_routes",
-                                                 "blocks", "usage",   "meta"};
+                                                 "blocks", "usage",   "meta",     "responses"};
 
 MDB_val as_val(std::string_view s) noexcept {
     return MDB_val{s.size(), const_cast<char*>(s.data())};
@@ -113,6 +113,28 @@ Status WriteTxn::del(Db db, std::string_view key, std::string_view value) {
     int rc = mdb_del(txn_, env_.dbi(db), &k, value.empty() ? nullptr : &v);
     if (rc == MDB_NOTFOUND) return {};
     if (rc != 0) return fail(rc, cat("delete from ", std::string(db_name(db))));
+    return {};
+}
+
+Status WriteTxn::erase_where(Db db, const std::function<bool(std::string_view, std::span<const std::byte>)>& pred,
+                             std::size_t* erased) {
+    std::size_t count = 0;
+    if (erased != nullptr) *erased = 0;
+    MDB_cursor* c = nullptr;
+    int rc = mdb_cursor_open(txn_, env_.dbi(db), &c);
+    if (rc != 0) return fail(rc, cat("walk ", std::string(db_name(db))));
+    MDB_val k{};
+    MDB_val v{};
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        const std::string_view key(static_cast<const char*>(k.mv_data), k.mv_size);
+        if (!pred(key, std::span<const std::byte>(static_cast<const std::byte*>(v.mv_data), v.mv_size))) continue;
+        rc = mdb_cursor_del(c, 0);
+        if (rc != 0) break;
+        ++count;
+    }
+    mdb_cursor_close(c);
+    if (rc != 0 && rc != MDB_NOTFOUND) return fail(rc, cat("delete from ", std::string(db_name(db))));
+    if (erased != nullptr) *erased = count;
     return {};
 }
 

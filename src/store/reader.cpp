@@ -3,6 +3,7 @@
 
 #include <lmdb.h>
 
+#include <algorithm>
 #include <cstring>
 #include <thread>
 
@@ -165,6 +166,31 @@ std::size_t Reader::channels_for(std::string_view group, std::string_view model,
     return count;
 }
 
+std::size_t Reader::channels_in_group(std::string_view group, std::span<ChannelView> out) noexcept {
+    MDB_cursor* c = group.empty() || group.size() + 1 > kMaxRouteKey ? nullptr : cursor(Db::channel_routes);
+    if (c == nullptr) return 0;
+    char prefix[kMaxRouteKey];
+    std::memcpy(prefix, group.data(), group.size());
+    prefix[group.size()] = '\0';
+    const std::string_view wanted(prefix, group.size() + 1);
+    MDB_val k{wanted.size(), prefix};
+    MDB_val v{};
+    std::size_t count = 0;
+    for (int rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        if (!as_view(k).starts_with(wanted)) break;
+        if (v.mv_size <= kRoutePriorityBytes) continue;
+        const std::string_view id = as_view(v).substr(kRoutePriorityBytes);
+        const std::size_t seen = std::min(count, out.size());
+        bool dup = false;
+        for (std::size_t i = 0; i < seen && !dup; ++i) dup = out[i].id() == id;
+        if (dup || count >= out.size()) continue;  // past out's size duplicates cannot be told: not counted
+        ChannelView ch = channel_by_id(id);
+        if (!ch.valid()) continue;
+        out[count++] = ch;
+    }
+    return count;
+}
+
 BlockView Reader::find_block(const IpAddress& addr, std::int64_t now_ms) noexcept {
     IpAddress a = unmap_ipv4(addr);
     MDB_cursor* c = (a.family == 4 || a.family == 6) ? cursor(Db::blocks) : nullptr;
@@ -251,6 +277,12 @@ void Reader::for_each_model_in_group(std::string_view group, const std::function
         if (!key.starts_with(prefix)) break;
         fn(key.substr(prefix.size()));
     }
+}
+
+ResponseRouteView Reader::response_route(std::string_view id) const noexcept {
+    std::string_view value;
+    if (id.empty() || !get(Db::responses, id, value)) return {};
+    return ResponseRouteView::from(value.data(), value.size());
 }
 
 bool Reader::has_enabled_channel() {

@@ -171,6 +171,21 @@ UsageView UsageView::from(const void* data, std::size_t size) noexcept {
     return v;
 }
 
+ResponseRouteView ResponseRouteView::from(const void* data, std::size_t size) noexcept {
+    ResponseRouteView v;
+    const auto* rec = checked<ResponseRouteRecordV1>(data, size, RecordKind::response_route);
+    if (rec != nullptr && refs_inside(rec, rec->channel_id, rec->key_id)) v.rec_ = rec;
+    return v;
+}
+
+std::string_view ResponseRouteView::channel_id() const noexcept {
+    return ref_string(rec_, rec_->channel_id);
+}
+
+std::string_view ResponseRouteView::key_id() const noexcept {
+    return ref_string(rec_, rec_->key_id);
+}
+
 std::size_t block_key(const IpPrefix& p, std::uint8_t (&out)[kMaxBlockKey]) noexcept {
     std::size_t addr_size = p.network.size();
     out[0] = p.network.family;
@@ -339,6 +354,14 @@ std::string encode_usage(std::uint64_t requests, std::uint64_t tokens, std::int6
     b.fixed().requests = requests;
     b.fixed().tokens = tokens;
     b.fixed().updated_at_ms = updated_at_ms;
+    return b.finish();
+}
+
+std::string encode_response_route(std::string_view channel_id, std::string_view key_id, std::int64_t expires_at_ms) {
+    RecordBuilder<ResponseRouteRecordV1> b(RecordKind::response_route);
+    b.fixed().expires_at_ms = expires_at_ms;
+    b.fixed().channel_id = b.add(channel_id);
+    b.fixed().key_id = b.add(key_id);
     return b.finish();
 }
 

@@ -423,7 +423,7 @@ class Db(CliCase):
         s = self.ok_json("db", "stats")
         self.assertEqual(s["schema_version"], 1)
         self.assertEqual(s["entries"], {"keys": 1, "key_ids": 1, "channels": 1, "channel_routes": 2, "blocks": 1,
-                                        "usage": 0, "meta": 1})
+                                        "usage": 0, "meta": 1, "responses": 0})
         self.assertGreater(s["map_size"], 0)
         self.assertGreater(s["map_used"], 0)
         self.assertLessEqual(s["map_used"], s["map_size"])

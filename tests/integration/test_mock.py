@@ -95,6 +95,35 @@ class EndpointTest(MockTestCase):
         self.assertEqual(body['output'][0]['content'][0]['type'], 'output_text')
         self.assertIn('input_tokens', body['usage'])
 
+    def test_responses_by_id_answer_for_ids_this_mock_made(self):
+        made = post_json(self.port, '/v1/responses', {'model': 'gpt-r', 'input': 'hi there'}).json()
+        rid = made['id']
+        self.assertRegex(rid, r'^resp_mock%d_\d+$' % self.port)  # the default name: mock<port>
+        got = http_request(self.port, 'GET', '/v1/responses/' + rid)
+        self.assertStatus(got, 200)
+        self.assertEqual(got.json(), made)
+        items = http_request(self.port, 'GET', '/v1/responses/%s/input_items' % rid).json()
+        self.assertEqual(items['data'][0]['content'][0], {'type': 'input_text', 'text': 'hi there'})
+        self.assertFalse(items['has_more'])
+        self.assertEqual(http_request(self.port, 'POST', '/v1/responses/%s/cancel' % rid).json()['id'], rid)
+        deleted = http_request(self.port, 'DELETE', '/v1/responses/' + rid)
+        self.assertEqual(deleted.json(), {'id': rid, 'object': 'response', 'deleted': True})
+        for method, path in (('GET', rid), ('DELETE', rid), ('GET', rid + '/input_items'),
+                             ('GET', 'resp_other_1')):
+            gone = http_request(self.port, method, '/v1/responses/' + path)
+            self.assertStatus(gone, 404)
+            self.assertEqual(gone.json()['error']['type'], 'invalid_request_error')
+        # /__mock/reset forgets them.
+        again = post_json(self.port, '/v1/responses', {'model': 'gpt-r', 'input': 'x'}).json()['id']
+        self.mock.reset()
+        self.assertStatus(http_request(self.port, 'GET', '/v1/responses/' + again), 404)
+
+    def test_a_named_mock_puts_its_name_in_ids(self):
+        named = self.start_mock(extra_args=['--name', 'alpha7'])
+        made = post_json(named.port, '/v1/responses', {'model': 'gpt-r', 'input': 'x'}).json()
+        self.assertRegex(made['id'], r'^resp_alpha7_\d+$')
+        self.assertRegex(made['output'][0]['id'], r'^msg_alpha7_\d+$')
+
     def test_models_list(self):
         resp = http_request(self.port, 'GET', '/v1/models')
         self.assertStatus(resp, 200)
@@ -255,9 +284,15 @@ class StreamTest(MockTestCase):
     def test_responses_stream_ends_with_completed_usage(self):
         with SSEStream(self.port, '/v1/responses', {'model': 'r', 'stream': True}) as stream:
             events = stream.read_all()
-        self.assertEqual([e.event for e in events][0], 'response.created')
-        self.assertEqual(events[-1].event, 'response.completed')
+        self.assertEqual([e.event for e in events],
+                         ['response.created', 'response.in_progress', 'response.output_item.added',
+                          'response.content_part.added'] + ['response.output_text.delta'] * 3 +
+                         ['response.output_text.done', 'response.content_part.done',
+                          'response.output_item.done', 'response.completed'])
+        self.assertEqual([e.json()['type'] for e in events], [e.event for e in events])
+        self.assertEqual([e.json()['sequence_number'] for e in events], list(range(len(events))))
         self.assertIn('output_tokens', events[-1].json()['response']['usage'])
+        self.assertEqual(events[-2].json()['item']['content'][0]['text'], 'w0 w1 w2 ')
 
     def test_zero_chunks_still_sends_usage(self):
         with SSEStream(self.port, CHAT, {'model': 'm', 'stream': True,

@@ -3,7 +3,7 @@
 pointed at ringrelay with a gateway key as their apiKey. Each SDK's node script
 (tests/sdk/*_client.mjs) makes the calls and prints one JSON line of what the SDK
 returned or threw; this file asserts on it, and on what reached ringrelay-mock.
-Covered: plain and streamed answers, /v1/models, the gateway's own errors as the SDKs'
+Covered: plain and streamed answers, the Responses API (create, stream, retrieve), /v1/models, the gateway's own errors as the SDKs'
 error classes, and streams that must wait (REFERENCE.md section 3: 200 and the SSE head at
 once, then the answer, or the gateway's SSE error event when the wait fails).
 
@@ -281,13 +281,45 @@ class OpenAISdk(SdkGateway):
         self.assertEqual(stream['content'], '')
         self.assertEqual(stream['holder'], {'ok': True, 'model': 'gpt-sdk'})
 
+    def test_responses_create_returns_the_response_with_output_text_and_usage(self):
+        r = self.result('responses_create')
+        self.assertTrue(r['id'].startswith('resp_'), r)
+        self.assertEqual((r['object'], r['status'], r['model']), ('response', 'completed', 'gpt-sdk'))
+        self.assertEqual(r['output_text'], EXPECTED_TEXT)
+        usage = r['usage']
+        self.assertEqual(usage['output_tokens'], CHUNKS)
+        self.assertEqual(usage['total_tokens'], usage['input_tokens'] + usage['output_tokens'])
+
+    def test_a_responses_stream_yields_typed_events_ending_in_response_completed(self):
+        s = self.result('responses_stream')
+        self.assertEqual(s['types'][:4], ['response.created', 'response.in_progress',
+                                          'response.output_item.added', 'response.content_part.added'])
+        self.assertEqual(s['types'][-1], 'response.completed')
+        self.assertEqual(s['types'].count('response.output_text.delta'), CHUNKS)
+        self.assertEqual(s['sequence'], list(range(len(s['types']))))
+        self.assertEqual(s['text'], EXPECTED_TEXT)
+        self.assertEqual(s['completed']['id'], s['created_id'])
+        self.assertEqual(s['completed']['status'], 'completed')
+        self.assertEqual(s['completed']['usage']['output_tokens'], CHUNKS)
+
+    def test_responses_retrieve_finds_the_response_and_an_unknown_id_is_not_found(self):
+        r = self.result('responses_retrieve')
+        self.assertEqual((r['id'], r['object'], r['status']), (r['created_id'], 'response', 'completed'))
+        self.assertEqual(r['output_text'], EXPECTED_TEXT)
+        missing = r['missing']
+        self.assertTrue(missing.get('is_not_found'), missing)
+        self.assertEqual(missing['status'], 404, missing)
+        self.assertIsNone(missing['x_ringrelay_error'], missing)  # the upstream's answer
+
     def test_only_relayed_calls_reached_the_upstream_with_the_channel_credential(self):
         # chat, stream, the key_in_use holder and the call after it, the two calls of
-        # stream_after_wait and the holder of stream_wait_fails: models.list is answered
-        # locally and the refused and timed-out calls never leave the gateway.
+        # stream_after_wait and the holder of stream_wait_fails, then the Responses
+        # calls (create, stream, and create + retrieve + retrieve of an unknown id):
+        # models.list is answered locally and the refused and timed-out calls never
+        # leave the gateway.
         stats = self.mock.stats()
-        self.assertEqual(stats['requests'], 7, stats)
-        self.assertEqual((stats['streams_started'], stats['streams_completed']), (2, 2), stats)
+        self.assertEqual(stats['requests'], 12, stats)
+        self.assertEqual((stats['streams_started'], stats['streams_completed']), (3, 3), stats)
         last = self.mock.last()
         self.assertEqual(last_header(last, 'Authorization'), 'Bearer ' + OPENAI_SECRET)
         # The SDK's own headers pass through as it sent them.

@@ -170,6 +170,40 @@ async function streamWaitFails() {
            holder_done_ms_after_seen: held.doneAfter() };
 }
 
+// The Responses API: a JSON answer (the SDK adds output_text), a stream of typed
+// events ending in response.completed, and retrieve(id), which the gateway routes to
+// the channel that made the response (and an unknown id, which the upstream answers 404).
+const input = 'Say hello through ringrelay.';
+
+async function responsesCreate() {
+  const r = await gateway.responses.create({ model: cfg.model, input }, mockShape);
+  return { id: r.id, object: r.object, status: r.status, model: r.model, output_text: r.output_text ?? null,
+           usage: r.usage ?? null };
+}
+
+async function responsesStream() {
+  const stream = await gateway.responses.create({ model: cfg.model, input, stream: true }, mockShape);
+  const out = { types: [], sequence: [], text: '', created_id: null, completed: null };
+  for await (const event of stream) {
+    out.types.push(event.type);
+    out.sequence.push(event.sequence_number);
+    if (event.type === 'response.created') out.created_id = event.response.id;
+    if (event.type === 'response.output_text.delta') out.text += event.delta;
+    if (event.type === 'response.completed') {
+      out.completed = { id: event.response.id, status: event.response.status, usage: event.response.usage };
+    }
+  }
+  return out;
+}
+
+async function responsesRetrieve() {
+  const created = await gateway.responses.create({ model: cfg.model, input }, mockShape);
+  const got = await gateway.responses.retrieve(created.id);
+  const missing = await expectError(() => gateway.responses.retrieve('resp_nobody_1'));
+  return { created_id: created.id, id: got.id, object: got.object, status: got.status,
+           output_text: got.output_text ?? null, missing };
+}
+
 await runChecks({
   sdk: 'openai',
   version: VERSION,
@@ -184,5 +218,8 @@ await runChecks({
     key_in_use: keyInUse,
     stream_after_wait: streamAfterWait,
     stream_wait_fails: streamWaitFails,
+    responses_create: responsesCreate,
+    responses_stream: responsesStream,
+    responses_retrieve: responsesRetrieve,
   },
 });

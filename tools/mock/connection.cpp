@@ -7,6 +7,7 @@
 
 #include "answer.hpp"
 #include "introspection.hpp"
+#include "responses/openai.hpp"
 
 namespace rr::mock {
 namespace {
@@ -213,11 +214,13 @@ void Connection::start_exchange(const http::RequestHead& head, std::string_view 
     // Unique across loops: the loop index sits in the low bits (at most 64 loops).
     const std::uint64_t serial = (ctx_.next_serial++ << 6) | ctx_.index;
     plan_exchange(head, body, ctx_.json, serial, ex_);
+    ex_.instance = ctx_.state.name();
     if (const int failing = ctx_.state.failing_status(head.path); failing != 0) {
         ex_.behaviour = Behaviour{};  // a failing path fails now, whatever the headers ask
         ex_.status = failing;
         ex_.error = "mock failure set for " + std::string(head.path);
     }
+    openai::settle_responses(ex_, ctx_.state.responses());
 
     switch (ex_.behaviour.mode) {
         case Mode::reset:

@@ -22,7 +22,30 @@ void append_reply_text(std::string& out, std::uint32_t words) {
     for (std::uint32_t i = 0; i < words; ++i) append_reply_word(out, i);
 }
 
-Endpoint route(std::string_view method, std::string_view path) noexcept {
+namespace {
+
+// /v1/responses/{id}, .../input_items, .../cancel
+Endpoint route_by_id(std::string_view method, std::string_view path, std::string_view* id) noexcept {
+    constexpr std::string_view kPrefix = "/v1/responses/";
+    const std::size_t at = path.find(kPrefix);
+    if (at == std::string_view::npos) return Endpoint::none;
+    std::string_view rest = path.substr(at + kPrefix.size());
+    const std::size_t slash = rest.find('/');
+    const std::string_view found = rest.substr(0, slash);
+    const std::string_view tail = slash == std::string_view::npos ? std::string_view() : rest.substr(slash);
+    if (found.empty()) return Endpoint::none;
+    Endpoint e = Endpoint::none;
+    if (tail.empty() && method == "GET") e = Endpoint::response_get;
+    else if (tail.empty() && method == "DELETE") e = Endpoint::response_delete;
+    else if (tail == "/input_items" && method == "GET") e = Endpoint::response_items;
+    else if (tail == "/cancel" && method == "POST") e = Endpoint::response_cancel;
+    if (e != Endpoint::none && id != nullptr) *id = found;
+    return e;
+}
+
+}  // namespace
+
+Endpoint route(std::string_view method, std::string_view path, std::string_view* id) noexcept {
     struct Route {
         std::string_view method;
         std::string_view suffix;
@@ -38,6 +61,7 @@ Endpoint route(std::string_view method, std::string_view path) noexcept {
         {"POST", "/v1/messages/count_tokens", Endpoint::count_tokens},
     };
     if (method == "HEAD") method = "GET";
+    if (const Endpoint e = route_by_id(method, path, id); e != Endpoint::none) return e;
     for (const Route& r : kRoutes)
         if (method == r.method && path.ends_with(r.suffix)) return r.endpoint;
     return Endpoint::none;
@@ -64,6 +88,7 @@ bool read_body(std::string_view body, RequestJsonReader& json, Exchange& ex) {
     }
     ex.model = std::move(fields.model);
     ex.stream = fields.stream;
+    ex.input_text = std::move(fields.input_text);
     ex.inputs = fields.inputs;
     ex.include_usage = fields.include_usage;
     ex.thinking = fields.thinking;
@@ -88,7 +113,11 @@ void apply_status_header(Exchange& ex) {
 
 void plan_exchange(const http::RequestHead& head, std::string_view body, RequestJsonReader& json,
                    std::uint64_t serial, Exchange& ex) {
-    ex.endpoint = route(head.method, head.path);
+    std::string_view id;
+    ex.endpoint = route(head.method, head.path, &id);
+    ex.resource_id.assign(id);
+    ex.input_text.clear();
+    ex.stored.clear();
     ex.model.clear();
     ex.stream = false;
     ex.inputs = 1;
@@ -113,7 +142,7 @@ void plan_exchange(const http::RequestHead& head, std::string_view body, Request
     }
     if (ex.endpoint == Endpoint::none) {
         fail(ex, 404, "unknown path " + std::string(head.path));
-    } else if (ex.endpoint != Endpoint::models) {
+    } else if (ex.endpoint != Endpoint::models && !ex.by_response_id()) {
         read_body(body, json, ex);
     }
     apply_status_header(ex);

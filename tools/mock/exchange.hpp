@@ -22,6 +22,10 @@ enum class Endpoint : std::uint8_t {
     completions,       // POST /v1/completions
     embeddings,        // POST /v1/embeddings
     responses,         // POST /v1/responses
+    response_get,      // GET    /v1/responses/{id}
+    response_delete,   // DELETE /v1/responses/{id}
+    response_items,    // GET    /v1/responses/{id}/input_items
+    response_cancel,   // POST   /v1/responses/{id}/cancel
     models,            // GET  /v1/models
     messages,          // POST /v1/messages (Anthropic)
     count_tokens,      // POST /v1/messages/count_tokens (Anthropic)
@@ -44,8 +48,17 @@ struct Exchange {
     bool keep_alive = true;
     bool http10 = false;
     bool head_only = false;           // HEAD: the GET answer's head, no body
+    std::string_view instance = "mock";  // the mock's name, in response ids (MockState::name)
+    std::string resource_id;          // the {id} of /v1/responses/{id}...
+    std::string input_text;           // POST /v1/responses: "input" when it is a string
+    std::string stored;               // by-id endpoints: the JSON answer found in the store
 
     bool anthropic() const noexcept { return endpoint == Endpoint::messages || endpoint == Endpoint::count_tokens; }
+    // One of the /v1/responses/{id}... endpoints (answered from the ResponseStore).
+    bool by_response_id() const noexcept {
+        return endpoint == Endpoint::response_get || endpoint == Endpoint::response_delete ||
+               endpoint == Endpoint::response_items || endpoint == Endpoint::response_cancel;
+    }
     bool is_error() const noexcept { return status >= 400; }
     // An SSE answer: asked for, successful, and an endpoint that can stream.
     bool streams() const noexcept;
@@ -61,7 +74,8 @@ void append_reply_text(std::string& out, std::uint32_t words);
 // Endpoints match on the end of the path, so a channel base URL with a prefix
 // ("http://host/openai" + "/v1/chat/completions") reaches the same answer. HEAD
 // matches what GET matches.
-Endpoint route(std::string_view method, std::string_view path) noexcept;
+// /v1/responses/{id}[/input_items|/cancel] also matches after a prefix; *id gets {id}.
+Endpoint route(std::string_view method, std::string_view path, std::string_view* id = nullptr) noexcept;
 
 // Fills ex for a request on a non-/__mock path: endpoint, behaviour headers, body
 // fields, and the status to answer with (404 unknown path, 400 bad JSON or a bad

@@ -1,6 +1,6 @@
 // ringrelay-mock: the OpenAI- and Anthropic-shaped mock upstream of REFERENCE.md section 6.
 //
-//   ringrelay-mock --listen HOST:PORT [--threads N] [--default NAME=VALUE]...
+//   ringrelay-mock --listen HOST:PORT [--threads N] [--default NAME=VALUE]... [--name NAME]
 //
 // HOST is an IPv4 address or a bracketed IPv6 one; PORT 0 picks a free port. The
 // first line on stdout is "listening on HOST:PORT" with the bound port (tests read
@@ -34,6 +34,7 @@ constexpr unsigned kMaxThreads = 64;  // the loop index must fit the 6 low bits 
 struct Options {
     std::string listen = "127.0.0.1:0";
     unsigned threads = 0;  // 0: online CPUs, at most 4
+    std::string name;      // in response ids; empty: "mock<port>"
 };
 
 struct ListenAddress {
@@ -44,7 +45,8 @@ struct ListenAddress {
 
 [[noreturn]] void usage_error(const std::string& message) {
     std::fprintf(stderr,
-                 "ringrelay-mock: %s\nusage: ringrelay-mock --listen HOST:PORT [--threads N] [--default NAME=VALUE]...\n",
+                 "ringrelay-mock: %s\nusage: ringrelay-mock --listen HOST:PORT [--threads N]"
+                 " [--default NAME=VALUE]... [--name NAME]\n",
                  message.c_str());
     std::exit(2);
 }
@@ -58,7 +60,7 @@ Options parse_options(int argc, char** argv) {
         if (arg.starts_with("--") && eq != std::string_view::npos) {
             value = arg.substr(eq + 1);
             arg = arg.substr(0, eq);
-        } else if (arg == "--listen" || arg == "--threads" || arg == "--default") {
+        } else if (arg == "--listen" || arg == "--threads" || arg == "--default" || arg == "--name") {
             if (i + 1 >= argc) usage_error(std::string(arg) + " needs a value");
             value = argv[++i];
         }
@@ -77,6 +79,13 @@ Options parse_options(int argc, char** argv) {
             const std::string_view bad = rr::mock::set_default_behaviour(std::string_view(value).substr(0, sep),
                                                                          std::string_view(value).substr(sep + 1));
             if (!bad.empty()) usage_error("--default: " + std::string(bad));
+        } else if (arg == "--name") {
+            // Letters and digits only: the name sits inside ids ("resp_<name>_<n>").
+            const bool ok = !value.empty() && value.size() <= 32 &&
+                            value.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") ==
+                                std::string::npos;
+            if (!ok) usage_error("--name wants 1..32 letters or digits");
+            options.name = value;
         } else if (arg == "--help" || arg == "-h") {
             usage_error("serves mock OpenAI/Anthropic answers");
         } else {
@@ -171,7 +180,8 @@ int serve(const Options& options) {
     const int stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (stop_fd < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
 
-    rr::mock::MockState state(options.threads);
+    const std::string name = options.name.empty() ? "mock" + std::to_string(port_of(address->addr)) : options.name;
+    rr::mock::MockState state(options.threads, name);
     std::vector<std::unique_ptr<rr::mock::Loop>> loops;
     loops.reserve(options.threads);
     for (unsigned i = 0; i < options.threads; ++i)

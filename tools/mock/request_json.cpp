@@ -101,6 +101,12 @@ bool read_field(std::string_view key, simdjson::simdjson_result<od::value> value
     } else if (key == "input") {
         od::json_type type;
         if (value.type().get(type) != simdjson::SUCCESS) return false;
+        if (type == od::json_type::string) {
+            std::string_view text;
+            if (value.get_string().get(text) != simdjson::SUCCESS) return false;
+            out.input_text.assign(text);
+            return true;
+        }
         if (type != od::json_type::array) return true;
         std::size_t n = 0;
         if (value.count_elements().get(n) != simdjson::SUCCESS) return false;

@@ -18,6 +18,7 @@ struct RequestFields {
     bool include_usage = false;  // "stream_options": {"include_usage": true}
     bool thinking = false;    // Anthropic "thinking": {"type":"enabled",...}
     std::string tool_name;    // the first of "tools" (its "name"), empty when none
+    std::string input_text;   // "input": a string (the Responses API), unescaped
 };
 
 class RequestJsonReader {

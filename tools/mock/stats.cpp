@@ -2,7 +2,7 @@
 
 namespace rr::mock {
 
-MockState::MockState(std::size_t loops) {
+MockState::MockState(std::size_t loops, std::string name) : name_(std::move(name)) {
     loops_.reserve(loops);
     for (std::size_t i = 0; i < loops; ++i) loops_.push_back(std::make_unique<PerLoop>());
 }
@@ -53,6 +53,7 @@ void MockState::reset() {
         std::lock_guard lock(loop->last_mutex);
         loop->last.seq = 0;
     }
+    responses_.clear();
     std::lock_guard lock(failing_mutex_);
     failing_.clear();
     failing_count_.store(0, std::memory_order_relaxed);

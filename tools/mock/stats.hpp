@@ -18,6 +18,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "response_store.hpp"
+
 namespace rr::mock {
 
 enum class Counter : std::uint8_t {
@@ -61,7 +63,12 @@ struct LastRequest {
 
 class MockState {
 public:
-    explicit MockState(std::size_t loops);
+    explicit MockState(std::size_t loops, std::string name = "mock");
+
+    // This mock's name (--name, else "mock<port>"): part of every response id it makes.
+    const std::string& name() const noexcept { return name_; }
+    // The /v1/responses responses made (reset() clears them).
+    ResponseStore& responses() noexcept { return responses_; }
 
     LoopStats& stats(std::size_t loop) noexcept { return loops_[loop]->stats; }
 
@@ -76,7 +83,8 @@ public:
     std::uint64_t total(Counter c) const noexcept;
     std::uint64_t connections_open() const noexcept;
 
-    // Zeroes the reported counters, forgets the last request and every failing path.
+    // Zeroes the reported counters, forgets the last request, every failing path and
+    // the responses made.
     void reset();
 
     // Failing paths (POST /__mock/fail): every request whose path is exactly `path`
@@ -93,6 +101,8 @@ private:
     };
     std::uint64_t raw_total(Counter c) const noexcept;
 
+    std::string name_;
+    ResponseStore responses_;
     std::vector<std::unique_ptr<PerLoop>> loops_;
     std::atomic<std::uint64_t> next_seq_{1};
     std::array<std::atomic<std::uint64_t>, kCounterCount> baseline_{};

@@ -16,6 +16,7 @@
 #include "ringrelay/gateway/channel_board.hpp"
 #include "ringrelay/gateway/key_slots.hpp"
 #include "ringrelay/gateway/rate_limits.hpp"
+#include "ringrelay/gateway/response_affinity.hpp"
 #include "ringrelay/gateway/token_pool.hpp"
 #include "ringrelay/store/env.hpp"
 #include "ringrelay/store/reader.hpp"
@@ -33,13 +34,15 @@ inline std::uint64_t key_hash_of(std::string_view key_id) noexcept {
 }
 
 struct GatewayShared {
-    GatewayShared(std::unique_ptr<store::Env> e, std::uint32_t tokens_capacity, std::uint32_t max_queue)
-        : env(std::move(e)), tokens(tokens_capacity, max_queue) {}
+    GatewayShared(std::unique_ptr<store::Env> e, std::uint32_t tokens_capacity, std::uint32_t max_queue,
+                  std::uint64_t response_affinity_ttl_ms = 0)
+        : env(std::move(e)), tokens(tokens_capacity, max_queue), responses(response_affinity_ttl_ms) {}
     std::unique_ptr<store::Env> env;
     gateway::TokenPool tokens;
     gateway::KeySlots keys;
     gateway::ChannelBoard channels;
     gateway::RateLimits limits;  // RPM, TPM, and usage not yet flushed to the store
+    gateway::ResponseAffinity responses;  // response id -> channel routes not yet flushed to the store
     io::BlockingWorker resolver{"rr-resolver"};  // channel host names are looked up here, never on a shard
 };
 

@@ -74,6 +74,9 @@ struct ServeSettings {
     bool count_tokens_exempt = true;
     std::vector<SessionSource> session_sources = default_session_sources();
     std::uint64_t drain_timeout_ms = 30'000;
+    // How long the channel that created a /v1/responses response stays its route for
+    // GET/DELETE /v1/responses/{id}... (docs/OPERATIONS.md, "Response affinity"); 0: off.
+    std::uint64_t response_affinity_ttl_ms = 30ull * 86'400'000;
 };
 
 }  // namespace rr::relay

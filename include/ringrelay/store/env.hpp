@@ -14,6 +14,8 @@
 //   blocks          family|length|network -> block record
 //   usage           key id -> usage counters
 //   meta            "schema_version" -> uint32
+//   responses       OpenAI response id -> response route (channel id, key id, expiry):
+//                   where GET/DELETE /v1/responses/{id} go (response affinity)
 //
 // Map size. The map starts small (Options::initial_map_size) and a write that finds it
 // full (MDB_MAP_FULL) doubles it and runs again; a write never fails for want of map.
@@ -70,8 +72,8 @@ struct Status {
 };
 
 // The databases, in the order of Env's handle table.
-enum class Db : std::uint8_t { keys, key_ids, channels, channel_routes, blocks, usage, meta };
-inline constexpr std::size_t kDbCount = 7;
+enum class Db : std::uint8_t { keys, key_ids, channels, channel_routes, blocks, usage, meta, responses };
+inline constexpr std::size_t kDbCount = 8;
 std::string_view db_name(Db db) noexcept;
 
 struct Stats {
@@ -98,6 +100,10 @@ public:
     // Deletes `key` (all its duplicates when value is empty) or, for channel_routes, one
     // (key, value) pair. Deleting what is not there is not an error.
     Status del(Db db, std::string_view key, std::string_view value = {});
+    // Deletes every entry of `db` for which pred(key, value) is true (a cursor walk of
+    // the whole database: for sweeps, not for the hot path); *erased counts them.
+    Status erase_where(Db db, const std::function<bool(std::string_view, std::span<const std::byte>)>& pred,
+                       std::size_t* erased = nullptr);
     std::int64_t now_ms() const noexcept { return now_ms_; }
     Env& env() noexcept { return env_; }
 

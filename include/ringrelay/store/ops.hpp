@@ -246,4 +246,21 @@ struct UsageDelta {
 // cannot be deleted, so that is only a caller's mistake); `applied` counts the rest.
 Status add_usage(Env& env, std::span<const UsageDelta> deltas, std::int64_t now_ms, std::size_t* applied = nullptr);
 
+// --- response routes (the server's writer thread; docs/OPERATIONS.md, "Response affinity") ---
+
+// Longer ids are not stored (nor looked up): OpenAI's are "resp_" + 48 hex digits.
+inline constexpr std::size_t kMaxResponseIdBytes = 200;
+
+struct ResponseRoute {
+    std::string_view id;          // the upstream's response id ("resp_...")
+    std::string_view channel_id;  // the channel that answered it
+    std::string_view key_id;      // the gateway key that asked for it
+    std::int64_t expires_at_ms = 0;
+};
+
+// Stores every route in one transaction (a route for an id already stored replaces it).
+Status put_response_routes(Env& env, std::span<const ResponseRoute> routes, std::int64_t now_ms);
+// Deletes the routes expired at now_ms (and any record this build cannot read).
+Status prune_response_routes(Env& env, std::int64_t now_ms, std::size_t* pruned = nullptr);
+
 }  // namespace rr::store

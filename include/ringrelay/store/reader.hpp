@@ -81,9 +81,18 @@ public:
     // Fills out[0 .. min(n, out.size())) and returns n, the number of candidates.
     std::size_t channels_for(std::string_view group, std::string_view model, std::span<ChannelView> out) noexcept;
 
+    // Every channel listed for some model of `group`, each once (for requests that name
+    // no model: GET /v1/responses/{id}), in model order. Fills out and returns how many;
+    // at most out.size().
+    std::size_t channels_in_group(std::string_view group, std::span<ChannelView> out) noexcept;
+
     // The most specific unexpired block containing `addr` (IPv4-mapped IPv6 addresses
     // match IPv4 blocks), or an invalid view when none does.
     BlockView find_block(const IpAddress& addr, std::int64_t now_ms) noexcept;
+
+    // The route stored for a response id (expired or not: see expired_at), or an
+    // invalid view when none is.
+    ResponseRouteView response_route(std::string_view id) const noexcept;
 
     // The usage counters of a key id (an invalid view reads as zeros).
     UsageView usage(std::string_view key_id) const noexcept;

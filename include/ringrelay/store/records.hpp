@@ -42,6 +42,7 @@ enum class RecordKind : std::uint8_t {
     channel = 'C',
     block = 'B',
     usage = 'U',
+    response_route = 'R',  // responses: an OpenAI response id -> the channel and key that made it
 };
 
 inline constexpr std::uint8_t kRecordVersion = 1;
@@ -124,6 +125,15 @@ struct [[gnu::packed]] UsageRecordV1 {
     std::uint64_t requests;
     std::uint64_t tokens;
     std::int64_t updated_at_ms;
+};
+
+// Which channel created a /v1/responses response, for which key, until when: the
+// gateway routes GET/DELETE /v1/responses/{id}... there (response affinity).
+struct [[gnu::packed]] ResponseRouteRecordV1 {
+    RecordHeader header;
+    std::int64_t expires_at_ms;
+    StrRef channel_id;
+    StrRef key_id;
 };
 
 enum class ChannelType : std::uint8_t { openai = 1, anthropic = 2 };
@@ -341,6 +351,20 @@ public:
 
 private:
     const UsageRecordV1* rec_ = nullptr;
+};
+
+class ResponseRouteView {
+public:
+    ResponseRouteView() = default;
+    static ResponseRouteView from(const void* data, std::size_t size) noexcept;
+    bool valid() const noexcept { return rec_ != nullptr; }
+    std::string_view channel_id() const noexcept;
+    std::string_view key_id() const noexcept;
+    std::int64_t expires_at_ms() const noexcept { return rec_->expires_at_ms; }
+    bool expired_at(std::int64_t now_ms) const noexcept { return now_ms >= rec_->expires_at_ms; }
+
+private:
+    const ResponseRouteRecordV1* rec_ = nullptr;
 };
 
 // The `blocks` database key of a prefix: family (4|6), prefix length, then the network

@@ -15,6 +15,9 @@ Outcome accept_body(GatewayRequest& req, relay::WholeBody& read) {
     if (read.kind == relay::WholeBody::client_gone) return Outcome::finished(false);
     if (read.kind == relay::WholeBody::refused)
         return req.reject_with(read.status, read.code, std::move(read.message), false);
+    // A by-id request names no model (GET/DELETE have no body; cancel's is empty): its
+    // route comes from the response id. Its body, if any, is relayed as it came.
+    if (req.route == Route::response_by_id) return Outcome::proceed();
     req.fields = read_request_fields(req.sg.json(), req.body);
     if (req.fields.error != BodyError::none) return Outcome::rejected(400, "invalid_request", describe(req.fields.error));
     if (!req.key.allows(req.fields.model))

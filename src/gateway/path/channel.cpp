@@ -37,6 +37,19 @@ void count_session_pick(GatewayRequest& req, bool home) noexcept {
     if (obs::ShardMetrics* m = req.shard.obs().metrics) m->count_session_pick(home);
 }
 
+// The channels this request may go to: the one that created its response (pinned), or
+// for a by-id request of an unknown response any of the key's group, else those of
+// (group, model). Returns how many (at most views.size()).
+std::size_t list_candidates(GatewayRequest& req, std::span<store::ChannelView> views) {
+    store::Reader& reader = req.sg.reader();
+    if (!req.pinned_channel.empty()) {
+        views[0] = reader.channel_by_id(req.pinned_channel);
+        return views[0].valid() ? 1 : 0;
+    }
+    if (req.route == Route::response_by_id) return reader.channels_in_group(req.key.group, views);
+    return std::min(reader.channels_for(req.key.group, req.fields.model, views), views.size());
+}
+
 }  // namespace
 
 Pick pick_channel_for(GatewayRequest& req, const std::vector<std::string>& tried) {
@@ -46,7 +59,7 @@ Pick pick_channel_for(GatewayRequest& req, const std::vector<std::string>& tried
     store::ReadScope scope(sg.reader());
     if (!scope.ok()) return pick;
     std::array<store::ChannelView, kMaxCandidates> views;
-    const std::size_t n = std::min(sg.reader().channels_for(req.key.group, model, views), kMaxCandidates);
+    const std::size_t n = list_candidates(req, views);
     if (n == 0) {
         pick.kind = Pick::not_found;
         return pick;
@@ -91,7 +104,7 @@ Pick::Kind channel_outlook(GatewayRequest& req) {
     store::ReadScope scope(sg.reader());
     if (!scope.ok()) return Pick::none_usable;
     std::array<store::ChannelView, kMaxCandidates> views;
-    const std::size_t n = std::min(sg.reader().channels_for(req.key.group, req.fields.model, views), kMaxCandidates);
+    const std::size_t n = list_candidates(req, views);
     if (n == 0) return Pick::not_found;
     const std::int64_t now = now_unix_ms();
     for (std::size_t i = 0; i < n; ++i)
@@ -100,6 +113,10 @@ Pick::Kind channel_outlook(GatewayRequest& req) {
 }
 
 Outcome refuse_pick(GatewayRequest& req, Pick::Kind kind) {
+    if (req.route == Route::response_by_id) {
+        if (kind == Pick::not_found) return req.reject_with(404, "model_not_found", "no channel serves group " + req.key.group);
+        return req.reject_with(503, "no_available_channel", "no available channel for response " + req.response_id);
+    }
     const std::string& model = req.fields.model;
     if (kind == Pick::not_found) return req.reject_with(404, "model_not_found", "no channel serves model " + model);
     return req.reject_with(503, "no_available_channel", "no available channel for model " + model);

@@ -27,8 +27,10 @@
 namespace rr::gateway {
 
 // count_tokens is relayed like relay; only the limits it is counted toward differ
-// (--count-tokens-exempt).
-enum class Route : std::uint8_t { relay, count_tokens, models, readyz, not_found };
+// (--count-tokens-exempt). response_by_id: GET/DELETE /v1/responses/{id}, GET
+// .../input_items, POST .../cancel (no model in the body: routed by the response id,
+// affinity.cpp).
+enum class Route : std::uint8_t { relay, count_tokens, models, readyz, response_by_id, not_found };
 
 // What the path needs of the caller's key, copied out of its record.
 struct KeyInfo {
@@ -105,6 +107,9 @@ struct GatewayRequest {
     Route route = Route::not_found;
     std::optional<store::Sha256> secret_hash;  // of the presented key, if any
     std::string path;                          // the request's path (the head's views die at admit)
+    bool creates_response = false;             // POST /v1/responses: remember its id's channel
+    std::string response_id;                   // Route::response_by_id: the {id} of the path
+    std::string pinned_channel;                // the channel that created response_id (affinity.cpp)
     KeyInfo key;
     std::string body;  // the whole request body, from shard.buffers()
     RequestFields fields;
@@ -147,6 +152,11 @@ Outcome check_limits(GatewayRequest& req);
 // then what was read: its model and stream flag, or why the request is refused.
 relay::WholeBodyLimits prepare_body(GatewayRequest& req);
 Outcome accept_body(GatewayRequest& req, relay::WholeBody& read);
+
+// affinity.cpp: for Route::response_by_id, the channel that created the response
+// (req.pinned_channel), or normal routing for an id the gateway does not know; 404
+// response_not_found for an id another key created.
+Outcome route_by_response_id(GatewayRequest& req);
 
 // key_slot.cpp: at most max_concurrency in flight per key; up to max_wait wait in order.
 io::Task<Outcome> take_key_slot(GatewayRequest& req);

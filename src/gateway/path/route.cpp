@@ -5,11 +5,28 @@
 namespace rr::gateway {
 namespace {
 
+constexpr std::string_view kResponses = "/v1/responses";
+
+// The {id} of /v1/responses/{id}[/input_items|/cancel] asked with the method that
+// path takes, or empty.
+std::string_view response_id_of(std::string_view path, http::Method m) noexcept {
+    if (!path.starts_with(kResponses) || path.size() <= kResponses.size() + 1 || path[kResponses.size()] != '/')
+        return {};
+    std::string_view rest = path.substr(kResponses.size() + 1);
+    const std::size_t slash = rest.find('/');
+    const std::string_view id = rest.substr(0, slash);
+    const std::string_view tail = slash == std::string_view::npos ? std::string_view() : rest.substr(slash);
+    const bool fits = (tail.empty() && (m == http::Method::get || m == http::Method::del)) ||
+                      (tail == "/input_items" && m == http::Method::get) || (tail == "/cancel" && m == http::Method::post);
+    return fits ? id : std::string_view();
+}
+
 Route route_of(const http::RequestHead& h) noexcept {
     const http::Method m = http::method_of(h.method);
     if (h.path == "/readyz" && (m == http::Method::get || m == http::Method::head)) return Route::readyz;
     if (h.path == "/v1/models" && m == http::Method::get) return Route::models;
     if (h.path == "/v1/messages/count_tokens" && m == http::Method::post) return Route::count_tokens;
+    if (!response_id_of(h.path, m).empty()) return Route::response_by_id;
     if (h.path.starts_with("/v1/")) return Route::relay;
     return Route::not_found;
 }
@@ -40,6 +57,8 @@ Outcome admit(GatewayRequest& req) {
     // Everything after this works on owned copies: the head's views die here.
     relay::capture_head(req.cs, rc, /*strip_client_auth=*/true, /*replace_body=*/true);
     if (req.route == Route::not_found) req.path.assign(rc.head.path);
+    if (req.route == Route::response_by_id) req.response_id.assign(response_id_of(rc.head.path, http::method_of(rc.head.method)));
+    req.creates_response = rc.head.path == kResponses && http::method_of(rc.head.method) == http::Method::post;
     relay::consume_head(req.cs, rc);
     if (req.route == Route::not_found) return req.reject_with(404, "not_found", "no route for " + req.path, false);
     return Outcome::proceed();

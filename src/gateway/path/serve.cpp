@@ -30,6 +30,7 @@ io::Task<bool> ShardGateway::serve(relay::ClientSession& cs, relay::RequestConte
         relay::WholeBody read = co_await relay::read_whole_body(cs, rc, prepare_body(req), req.body);
         o = accept_body(req, read);
     }
+    if (o.goes_on() && req.route == Route::response_by_id) o = route_by_response_id(req);
     if (o.goes_on()) o = co_await take_key_slot(req);
     if (o.goes_on()) o = co_await relay_upstream(req);
     if (o.kind == Outcome::reject) co_return co_await send_rejection(req, o);

@@ -10,6 +10,7 @@
 
 #include "path.hpp"
 #include "ringrelay/common.hpp"
+#include "ringrelay/gateway/response_id_tap.hpp"
 #include "ringrelay/gateway/usage_tap.hpp"
 #include "ringrelay/relay/request_log.hpp"
 
@@ -21,16 +22,33 @@ namespace {
 // the upstream's body is complete, before its last bytes reach the client: a client
 // that sends its next request the moment it has the answer (possibly to another
 // shard) must find these tokens counted against its quota and TPM.
+// A successful POST /v1/responses also has its response id read (ids), so later
+// requests for that id go to the channel that answered (affinity.cpp).
 struct UsageCount {
     UsageTap tap;
+    ResponseIdTap ids;
     GatewayRequest& req;
     bool recorded = false;
+    bool wants_id = false;
+    // GET /v1/responses/{id} (and cancel) answer a response object with the usage of
+    // its creation, counted already when it was made: not counted again.
+    bool wants_usage = true;
 
-    explicit UsageCount(GatewayRequest& r) : tap(r.fields.stream), req(r) {}
+    explicit UsageCount(GatewayRequest& r)
+        : tap(r.fields.stream),
+          req(r),
+          wants_id(r.creates_response && r.sg.shared().responses.enabled()),
+          wants_usage(r.route != Route::response_by_id) {}
+
+    void feed(std::string_view bytes) noexcept {
+        if (wants_usage) tap.feed(bytes);
+        if (wants_id) ids.feed(bytes);
+    }
 
     void record() noexcept {
         if (recorded) return;
         recorded = true;
+        remember_response();
         const std::uint64_t tokens = billable() ? note_usage(tap.result()) : 0;
         req.sg.shared().limits.record_usage(req.key.key_hash, req.key.id, 1, tokens, now_unix_ms());
         req.key_slot.reset();  // freed with the count: the client may ask again at once
@@ -55,6 +73,17 @@ struct UsageCount {
         rc.prompt_tokens = usage.prompt_tokens;
         rc.completion_tokens = usage.completion_tokens;
         return usage.total_tokens ? usage.total_tokens : usage.prompt_tokens + usage.completion_tokens;
+    }
+
+    // Before the last bytes reach the client, as the usage: a GET by id that follows at
+    // once must find the route.
+    void remember_response() noexcept {
+        const int status = req.rc.upstream_status;
+        if (!wants_id || status < 200 || status > 299 || ids.id().empty()) return;
+        try {
+            req.sg.shared().responses.remember(ids.id(), req.rc.channel_id, req.key.id, now_unix_ms());
+        } catch (...) {  // out of memory: the id is routed normally later, nothing else is lost
+        }
     }
 };
 
@@ -96,7 +125,8 @@ relay::ForwardPlan plan_for(GatewayRequest& req, ChannelChoice& ch, const upstre
     // where it may choose them itself.
     plan.hidden_response_fields.openai_organization = !(ch.pass_headers & store::kPassOpenAIOrganization);
     plan.hidden_response_fields.openai_project = !(ch.pass_headers & store::kPassOpenAIProject);
-    plan.has_body_override = true;
+    // A by-id GET/DELETE came without a body and goes without one (no Content-Length: 0).
+    plan.has_body_override = !(req.route == Route::response_by_id && rc.body_kind == http::BodyKind::none);
     plan.body_override = rewrite ? std::string_view(mapped_body) : std::string_view(req.body);
     plan.upstream_timeout_ms = ch.timeout_ms;
     plan.first_byte_timeout_off = ch.first_byte_timeout_ms == store::kFirstByteTimeoutOff;
@@ -117,7 +147,7 @@ class UpstreamTurn {
 public:
     explicit UpstreamTurn(GatewayRequest& req) : req_(req), count_(req) {
         relay::RequestContext& rc = req.rc;
-        rc.body_tap = [](void* c, std::string_view bytes) { static_cast<UsageCount*>(c)->tap.feed(bytes); };
+        rc.body_tap = [](void* c, std::string_view bytes) { static_cast<UsageCount*>(c)->feed(bytes); };
         rc.body_end = [](void* c) { static_cast<UsageCount*>(c)->record(); };
         rc.body_tap_ctx = &count_;
     }

@@ -201,6 +201,76 @@ TEST_CASE("OpenAI responses stream: usage nested in response.completed") {
     check_usage(kSse, body, usage(11, 4, 15));
 }
 
+// A whole Responses API stream as OpenAI sends it: every event names "usage" inside
+// "response" only at the start (null) and the end; the details objects nested in the
+// final usage (cached_tokens, reasoning_tokens) are not token counts of their own.
+std::string responses_stream(std::string_view final_type, std::string_view final_status) {
+    std::string s =
+        "event: response.created\n"
+        "data: {\"type\":\"response.created\",\"sequence_number\":0,\"response\":{\"id\":\"resp_68a0\","
+        "\"object\":\"response\",\"created_at\":1755000000,\"status\":\"in_progress\",\"error\":null,"
+        "\"model\":\"gpt-4.1-mini\",\"output\":[],\"usage\":null,\"metadata\":{}}}\n\n"
+        "event: response.in_progress\n"
+        "data: {\"type\":\"response.in_progress\",\"sequence_number\":1,\"response\":{\"id\":\"resp_68a0\","
+        "\"status\":\"in_progress\",\"output\":[],\"usage\":null}}\n\n"
+        "event: response.output_item.added\n"
+        "data: {\"type\":\"response.output_item.added\",\"sequence_number\":2,\"output_index\":0,"
+        "\"item\":{\"id\":\"msg_68a0\",\"type\":\"message\",\"status\":\"in_progress\",\"content\":[],"
+        "\"role\":\"assistant\"}}\n\n"
+        "event: response.content_part.added\n"
+        "data: {\"type\":\"response.content_part.added\",\"sequence_number\":3,\"item_id\":\"msg_68a0\","
+        "\"output_index\":0,\"content_index\":0,\"part\":{\"type\":\"output_text\",\"annotations\":[],"
+        "\"text\":\"\"}}\n\n"
+        "event: response.output_text.delta\n"
+        "data: {\"type\":\"response.output_text.delta\",\"sequence_number\":4,\"item_id\":\"msg_68a0\","
+        "\"output_index\":0,\"content_index\":0,\"delta\":\"the \\\"usage\\\": {\\\"total_tokens\\\": 9}\","
+        "\"logprobs\":[]}\n\n"
+        "event: response.output_text.done\n"
+        "data: {\"type\":\"response.output_text.done\",\"sequence_number\":5,\"item_id\":\"msg_68a0\","
+        "\"output_index\":0,\"content_index\":0,\"text\":\"the usage\",\"logprobs\":[]}\n\n"
+        "event: response.content_part.done\n"
+        "data: {\"type\":\"response.content_part.done\",\"sequence_number\":6,\"item_id\":\"msg_68a0\","
+        "\"output_index\":0,\"content_index\":0,\"part\":{\"type\":\"output_text\",\"annotations\":[],"
+        "\"text\":\"the usage\"}}\n\n"
+        "event: response.output_item.done\n"
+        "data: {\"type\":\"response.output_item.done\",\"sequence_number\":7,\"output_index\":0,"
+        "\"item\":{\"id\":\"msg_68a0\",\"type\":\"message\",\"status\":\"completed\",\"content\":[],"
+        "\"role\":\"assistant\"}}\n\n";
+    s += "event: ";
+    s += final_type;
+    s += "\ndata: {\"type\":\"";
+    s += final_type;
+    s += "\",\"sequence_number\":8,\"response\":{\"id\":\"resp_68a0\",\"object\":\"response\",\"status\":\"";
+    s += final_status;
+    s += "\",\"output\":[],\"usage\":{\"input_tokens\":1200,\"input_tokens_details\":{\"cached_tokens\":1024},"
+         "\"output_tokens\":57,\"output_tokens_details\":{\"reasoning_tokens\":32},\"total_tokens\":1257},"
+         "\"user\":null,\"metadata\":{}}}\n\n";
+    return s;
+}
+
+TEST_CASE("OpenAI responses stream, every event of a real one: the final event's nested usage") {
+    // The final event may be completed, incomplete (max_output_tokens) or failed.
+    check_usage(kSse, responses_stream("response.completed", "completed"), usage(1200, 57, 1257));
+    check_usage(kSse, responses_stream("response.incomplete", "incomplete"), usage(1200, 57, 1257));
+    check_usage(kSse, responses_stream("response.failed", "failed"), usage(1200, 57, 1257));
+}
+
+TEST_CASE("OpenAI responses stream cut before its final event finds nothing") {
+    std::string s = responses_stream("response.completed", "completed");
+    s.resize(s.find("event: response.completed"));
+    check_usage(kSse, s, kNone);
+}
+
+TEST_CASE("OpenAI responses JSON: the details objects do not replace the totals") {
+    // cached_tokens and reasoning_tokens are not fields the tap reads; the nested
+    // objects are skipped whole, before and after the integer fields.
+    const std::string body = R"({"id":"resp_1","object":"response","status":"completed","output":[],)"
+                             R"("usage":{"input_tokens_details":{"cached_tokens":7,"input_tokens":999},)"
+                             R"("input_tokens":20,"output_tokens":5,"output_tokens_details":)"
+                             R"({"reasoning_tokens":3,"output_tokens":999},"total_tokens":25}})";
+    check_usage(kJson, body, usage(20, 5, 25));
+}
+
 TEST_CASE("SSE lines may end in CRLF or a lone CR") {
     const std::string event = "data: {\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4,\"total_tokens\":7}}";
     check_usage(kSse, ": ping\r\n\r\n" + event + "\r\n\r\ndata: [DONE]\r\n\r\n", usage(3, 4, 7));

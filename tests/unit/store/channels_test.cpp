@@ -301,3 +301,32 @@ TEST_CASE("random channel sets route exactly like a scan of every channel") {
         }
     }
 }
+
+TEST_CASE("channels_in_group answers each channel of a group once, whatever its models") {
+    Fixture f;
+    std::string a = add(f, channel_spec("a", {"gpt-4o", "gpt-4o-mini", "o3"}));
+    std::string b = add(f, channel_spec("b", {"gpt-4o"}));
+    ChannelSpec other_group = channel_spec("vip-only", {"gpt-4o"});
+    other_group.groups = {"vip"};
+    std::string vip = add(f, other_group);
+    // A group whose name is a prefix of another's ("defaults" after "default").
+    ChannelSpec longer = channel_spec("longer", {"gpt-4o"});
+    longer.groups = {"defaults"};
+    add(f, longer);
+    Reader r(*f.env);
+    REQUIRE(r.renew().ok());
+    std::array<ChannelView, 8> out;
+    const std::size_t n = r.channels_in_group("default", out);
+    REQUIRE(n == 2);
+    std::vector<std::string> ids{std::string(out[0].id()), std::string(out[1].id())};
+    std::sort(ids.begin(), ids.end());
+    std::vector<std::string> want{a, b};
+    std::sort(want.begin(), want.end());
+    CHECK(ids == want);
+    REQUIRE(r.channels_in_group("vip", out) == 1);
+    CHECK(out[0].id() == vip);
+    CHECK(r.channels_in_group("nobody", out) == 0);
+    CHECK(r.channels_in_group("", out) == 0);
+    std::array<ChannelView, 1> one;
+    CHECK(r.channels_in_group("default", one) == 1);  // at most out.size()
+}

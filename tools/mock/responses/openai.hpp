@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "../exchange.hpp"
+#include "../response_store.hpp"
 
 namespace rr::mock::openai {
 
@@ -23,6 +24,11 @@ void append_stream_delta(const Exchange& ex, std::uint32_t index, std::string& o
 // The last events: one carrying `usage`, then `data: [DONE]` (chat and completions)
 // or response.completed (the Responses API, which has no [DONE]).
 void append_stream_end(const Exchange& ex, std::string& out);
+
+// The Responses API's memory: a successful POST /v1/responses stores its response
+// (and input items) under its id; a /v1/responses/{id}... request finds it (ex.stored
+// gets its answer; DELETE removes it) or becomes 404. Call after plan_exchange.
+void settle_responses(Exchange& ex, ResponseStore& store);
 
 // {"error":{"message":...,"type":...,"param":null,"code":null}}
 void append_error(int status, std::string_view message, std::string& out);
