@@ -164,6 +164,18 @@ class Responses(harness.IntegrationTestCase):
         self.assertEqual(r.json()['error']['type'], 'invalid_request_error')
         self.assertEqual(sum(self.requests_seen().values()), before + 1)
 
+    def test_an_unknown_id_never_goes_to_an_anthropic_channel(self):
+        # The Responses API is OpenAI's: a channel of type anthropic in the key's group
+        # (here on a third mock) must not be picked for an id nobody remembers.
+        claude = self.start_mock(extra_args=['--name', 'claude'])
+        json.loads(self.cli('channel', 'add', '--name', 'claude', '--type', 'anthropic', '--base-url', claude.url,
+                            '--api-key', 'sk-upstream-claude', '--models', 'claude-x', '--json').stdout)
+        gw = self.start_gateway()
+        for n in range(20):
+            self.assertStatus(self.by_id(gw, 'GET', 'resp_unknown_%d' % n), 404)
+        self.assertEqual(claude.stats()['requests'], 0)
+        self.assertEqual(sum(self.requests_seen().values()), 20)
+
     def test_another_key_gets_404_and_nothing_reaches_an_upstream(self):
         other = self.make_key('k2')
         gw = self.start_gateway()

@@ -37,6 +37,15 @@ void count_session_pick(GatewayRequest& req, bool home) noexcept {
     if (obs::ShardMetrics* m = req.shard.obs().metrics) m->count_session_pick(home);
 }
 
+// The first n views, less the channels that do not speak OpenAI's API (the Responses
+// API is OpenAI's: an anthropic channel knows no response id). Returns how many are left.
+std::size_t keep_openai(std::span<store::ChannelView> views, std::size_t n) noexcept {
+    std::size_t kept = 0;
+    for (std::size_t i = 0; i < n; ++i)
+        if (views[i].type() == store::ChannelType::openai) views[kept++] = views[i];
+    return kept;
+}
+
 // The channels this request may go to: the one that created its response (pinned), or
 // for a by-id request of an unknown response any of the key's group, else those of
 // (group, model). Returns how many (at most views.size()).
@@ -46,7 +55,7 @@ std::size_t list_candidates(GatewayRequest& req, std::span<store::ChannelView> v
         views[0] = reader.channel_by_id(req.pinned_channel);
         return views[0].valid() ? 1 : 0;
     }
-    if (req.route == Route::response_by_id) return reader.channels_in_group(req.key.group, views);
+    if (req.route == Route::response_by_id) return keep_openai(views, reader.channels_in_group(req.key.group, views));
     return std::min(reader.channels_for(req.key.group, req.fields.model, views), views.size());
 }
 
