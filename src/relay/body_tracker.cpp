@@ -18,12 +18,12 @@ std::size_t BodyTracker::measure(std::string_view in, std::string* decoded) noex
         remaining_ -= n;
         done_ = remaining_ == 0;
         if (decoded) decoded->append(in.substr(0, n));
-        if (tap_) tap_(tap_ctx_, in.substr(0, n));
+        if (observer_) observer_->on_body(in.substr(0, n));
         break;
     case http::BodyKind::chunked: {
         auto r = chunked_.feed(in, [&](std::string_view d) {
             if (decoded) decoded->append(d);
-            if (tap_) tap_(tap_ctx_, d);
+            if (observer_) observer_->on_body(d);
         });
         if (r.error != http::Error::none) {
             error_ = r.error;
@@ -36,7 +36,7 @@ std::size_t BodyTracker::measure(std::string_view in, std::string* decoded) noex
     case http::BodyKind::until_close:
         n = in.size();
         if (decoded) decoded->append(in);
-        if (tap_) tap_(tap_ctx_, in);
+        if (observer_) observer_->on_body(in);
         break;
     }
     bytes_ += n;

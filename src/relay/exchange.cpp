@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstring>
 #include <string>
+#include <utility>
 
 #include "ringrelay/relay/body_tracker.hpp"
 #include "ringrelay/relay/early_stream.hpp"
@@ -132,14 +133,10 @@ io::Task<Attempt> stream_request_body(ClientSession& cs, RequestContext& rc, io:
     co_return Attempt{};
 }
 
-// The upstream's body is all in (and shown to the tap): tell the gateway before the
-// last bytes go out (RequestContext::body_end). Once per request: a request whose
-// body completed is not tried again.
+// The upstream's body is all in (and shown to the observer): tell it before the last
+// bytes go out. Once per request: a request whose body completed is not tried again.
 void body_complete(RequestContext& rc) noexcept {
-    if (rc.body_end == nullptr) return;
-    void (*const end)(void*) = rc.body_end;
-    rc.body_end = nullptr;
-    end(rc.body_tap_ctx);
+    if (ResponseBodyObserver* observer = std::exchange(rc.body_observer, nullptr)) observer->on_body_end();
 }
 
 // Streams the response body after its head; out is free scratch space.
@@ -276,7 +273,7 @@ io::Task<Attempt> attempt_exchange(ClientSession& cs, RequestContext& rc, upstre
     const bool upstream_keep_alive = resp.keep_alive;
     const bool await_first_event = first_byte_cuts && streams_events(resp);
     BodyTracker rbody(resp.body, resp.content_length);
-    if (rc.body_tap) rbody.set_tap(rc.body_tap, rc.body_tap_ctx);
+    if (rc.body_observer) rbody.set_observer(rc.body_observer);
     up_in.consume(resp.head_length);  // resp's views die here
 
     // Nothing has gone to the client yet: a stream whose first event does not come

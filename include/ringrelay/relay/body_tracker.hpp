@@ -11,6 +11,21 @@
 
 namespace rr::relay {
 
+// What a layer above the relay watches of an upstream's response body as it passes
+// (the gateway: token usage, the response id). Called on the shard's thread, never
+// with the body's bytes changed; an observer must not throw.
+class ResponseBodyObserver {
+public:
+    // The next payload bytes (decoded from chunked framing), split anywhere.
+    virtual void on_body(std::string_view bytes) noexcept = 0;
+    // The body is complete, before its last bytes go to the client; at most once per
+    // request (RequestContext::body_observer is cleared when it is called).
+    virtual void on_body_end() noexcept = 0;
+
+protected:
+    ~ResponseBodyObserver() = default;
+};
+
 class BodyTracker {
 public:
     BodyTracker(http::BodyKind kind, std::uint64_t length, std::uint64_t max_body = UINT64_MAX) noexcept;
@@ -22,12 +37,10 @@ public:
     // For close-delimited bodies: the sender closed, so the body is complete.
     void end_of_stream() noexcept { if (kind_ == http::BodyKind::until_close) done_ = true; }
 
-    // Shows every payload span (decoded, for chunked bodies) to fn as it passes, e.g.
-    // to a UsageTap; the bytes forwarded stay untouched.
-    void set_tap(void (*fn)(void*, std::string_view), void* ctx) noexcept {
-        tap_ = fn;
-        tap_ctx_ = ctx;
-    }
+    // Shows every payload span (decoded, for chunked bodies) to observer as it passes
+    // (the gateway's usage count); the bytes forwarded stay untouched. observer must
+    // outlive the tracker's use.
+    void set_observer(ResponseBodyObserver* observer) noexcept { observer_ = observer; }
 
     bool done() const noexcept { return done_; }
     http::Error error() const noexcept { return error_; }
@@ -41,8 +54,7 @@ private:
     bool done_;
     http::Error error_ = http::Error::none;
     http::ChunkedDecoder chunked_;
-    void (*tap_)(void*, std::string_view) = nullptr;
-    void* tap_ctx_ = nullptr;
+    ResponseBodyObserver* observer_ = nullptr;
 };
 
 }  // namespace rr::relay

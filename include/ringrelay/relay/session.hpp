@@ -17,6 +17,8 @@
 
 namespace rr::relay {
 
+class ResponseBodyObserver;  // body_tracker.hpp
+
 struct ClientSession {
     ClientSession(Shard& s, io::Socket* sock, PeerAddress p) noexcept : shard(s), socket(sock), peer(p), in(sock) {}
     Shard& shard;
@@ -130,13 +132,11 @@ struct RequestContext {
     bool stream_started = false;    // an early SSE head went out (see early_stream.hpp)
     bool upstream_body_sent = false;  // the upstream's answer began to reach the client
 
-    // Set by the gateway: sees the response body pass (token usage); may be null.
-    void (*body_tap)(void*, std::string_view) = nullptr;
-    // Set with body_tap, may be null: called (with body_tap_ctx) once the upstream's
-    // body is complete and before its last bytes go to the client, so what the tap
-    // counted is accounted before the client can send its next request.
-    void (*body_end)(void*) = nullptr;
-    void* body_tap_ctx = nullptr;
+    // Set by the gateway, may be null: sees the response body pass, and is told once
+    // the upstream's body is complete and before its last bytes go to the client, so
+    // what it counted is accounted before the client can send its next request.
+    // Cleared when told (at most once per request).
+    ResponseBodyObserver* body_observer = nullptr;
     int upstream_status = 0;
     std::uint64_t upstream_ms = 0;  // from sending the request to the end of the response
     std::uint64_t queue_ms = 0;     // waiting for the key slot and the token

@@ -12,6 +12,7 @@
 #include "ringrelay/common.hpp"
 #include "ringrelay/gateway/response_id_tap.hpp"
 #include "ringrelay/gateway/usage_tap.hpp"
+#include "ringrelay/relay/body_tracker.hpp"
 #include "ringrelay/relay/request_log.hpp"
 
 namespace rr::gateway {
@@ -24,7 +25,7 @@ namespace {
 // shard) must find these tokens counted against its quota and TPM.
 // A successful POST /v1/responses also has its response id read (ids), so later
 // requests for that id go to the channel that answered (affinity.cpp).
-struct UsageCount {
+struct UsageCount final : relay::ResponseBodyObserver {
     UsageTap tap;
     ResponseIdTap ids;
     GatewayRequest& req;
@@ -40,10 +41,12 @@ struct UsageCount {
           wants_id(r.creates_response && r.sg.shared().responses.enabled()),
           wants_usage(r.route != Route::response_by_id) {}
 
-    void feed(std::string_view bytes) noexcept {
+    void on_body(std::string_view bytes) noexcept override {
         if (wants_usage) tap.feed(bytes);
         if (wants_id) ids.feed(bytes);
     }
+
+    void on_body_end() noexcept override { record(); }
 
     void record() noexcept {
         if (recorded) return;
@@ -147,14 +150,11 @@ class UpstreamTurn {
 public:
     explicit UpstreamTurn(GatewayRequest& req) : req_(req), count_(req) {
         relay::RequestContext& rc = req.rc;
-        rc.body_tap = [](void* c, std::string_view bytes) { static_cast<UsageCount*>(c)->feed(bytes); };
-        rc.body_end = [](void* c) { static_cast<UsageCount*>(c)->record(); };
-        rc.body_tap_ctx = &count_;
+        rc.body_observer = &count_;
     }
     ~UpstreamTurn() {
         relay::RequestContext& rc = req_.rc;
-        rc.body_tap = nullptr;
-        rc.body_end = nullptr;
+        rc.body_observer = nullptr;
         req_.token.reset();
         req_.key_slot.reset();
         log_debug_event(req_.shard.obs(), relay::DebugEvent::key_released, rc,
