@@ -23,8 +23,9 @@ void finish_request(ShardObs& obs, const RequestContext& rc, std::uint64_t end_n
                           latency_ns);
         if (rc.upstream_status != 0) {
             const std::string_view channel = rc.channel_id.empty() ? std::string_view("relay") : rc.channel_id;
+            // Not counted here: the upstream pool counts every request it sends
+            // (Shard::on_upstream_request), replays and health probes included.
             m->observe_upstream(m->channel_index(channel), upstream_ns);
-            m->count_upstream_request();
         }
         if (rc.queue_ms != 0) m->observe_queue_wait(rc.queue_ms * 1'000'000ull);
         if (rc.usage == obs::UsageReport::unknown) m->count_usage_unknown();
