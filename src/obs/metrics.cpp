@@ -478,6 +478,11 @@ std::string Metrics::render() const {
                   g.upstream_tokens_in_use);
     append_single(out, "ringrelay_upstream_queue_depth", "gauge", "Requests waiting for a global upstream token.",
                   g.upstream_queue_depth);
+    append_single(out, "ringrelay_upstream_tokens_capacity", "gauge",
+                  "Global upstream tokens there are (--upstream-max-concurrent).", g.upstream_tokens_capacity);
+    append_single(out, "ringrelay_upstream_queue_capacity", "gauge",
+                  "Requests that may wait for a token at once (--upstream-max-queue): alerts compare the depth to it.",
+                  g.upstream_queue_capacity);
     append_single(out, "ringrelay_keys_in_flight", "gauge", "Requests holding a key slot.", g.keys_in_flight);
     append_single(out, "ringrelay_access_log_dropped_total", "counter",
                   "Access log records dropped because the writer fell behind or a write failed.",

@@ -385,6 +385,8 @@ int serve_main(int argc, char** argv) {
         if (!gateway) return;
         g.upstream_tokens_in_use = gateway->tokens.in_use();
         g.upstream_queue_depth = gateway->tokens.queue_depth();
+        g.upstream_tokens_capacity = gateway->tokens.capacity();
+        g.upstream_queue_capacity = gateway->tokens.max_queue();
         g.keys_in_flight = static_cast<double>(gateway->keys.total_in_flight());
         const std::int64_t now = now_unix_ms();
         gateway->channels.for_each([&](const gateway::ChannelBoard::State& c) {

@@ -281,6 +281,8 @@ struct ChannelGauge {
 struct ScrapeGauges {
     double upstream_tokens_in_use = 0;
     double upstream_queue_depth = 0;
+    double upstream_tokens_capacity = 0;  // --upstream-max-concurrent (as set now)
+    double upstream_queue_capacity = 0;   // --upstream-max-queue
     double keys_in_flight = 0;
     std::uint64_t access_log_dropped = 0;  // AccessLog::dropped()
     std::vector<ChannelGauge> channels;
