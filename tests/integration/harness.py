@@ -783,6 +783,14 @@ class IntegrationTestCase(unittest.TestCase):
 
     maxDiff = None
 
+    def cli(self, *args, check=True):
+        """`ringrelay ARGS --data self.data`, the real CLI; with check, a failure fails the test."""
+        out = subprocess.run([binary_from_env('RINGRELAY_BIN')] + list(args) + ['--data', self.data],
+                             capture_output=True, text=True, timeout=30)
+        if check and out.returncode != 0:
+            self.fail('ringrelay %s failed (%d): %s' % (' '.join(args), out.returncode, out.stderr))
+        return out
+
     def _adopt(self, proc):
         self.addCleanup(self._finish_process, proc)
         return proc

@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import socket
-import subprocess
 import threading
 import time
 
@@ -23,13 +22,6 @@ class Gateway(harness.IntegrationTestCase):
     def setUp(self):
         self.data = self.make_tempdir()
         self.mock = self.start_mock()
-
-    def cli(self, *args, check=True):
-        out = subprocess.run([harness.binary_from_env('RINGRELAY_BIN')] + list(args) + ['--data', self.data],
-                             capture_output=True, text=True, timeout=30)
-        if check and out.returncode != 0:
-            self.fail('ringrelay %s failed (%d): %s' % (' '.join(args), out.returncode, out.stderr))
-        return out
 
     def make_key(self, name='k', **flags):
         args = ['key', 'create', '--name', name, '--json']

@@ -6,7 +6,6 @@ fail, since a health check carries no x-mock-* header."""
 
 import json
 import re
-import subprocess
 import urllib.parse
 
 import harness
@@ -45,13 +44,6 @@ class HealthChecks(harness.IntegrationTestCase):
     def setUp(self):
         self.data = self.make_tempdir()
         self.mock = self.start_mock()
-
-    def cli(self, *args):
-        out = subprocess.run([harness.binary_from_env('RINGRELAY_BIN')] + list(args) + ['--data', self.data],
-                             capture_output=True, text=True, timeout=30)
-        if out.returncode != 0:
-            self.fail('ringrelay %s failed (%d): %s' % (' '.join(args), out.returncode, out.stderr))
-        return out
 
     def start_gateway(self):
         port, admin = harness.free_port(), harness.free_port()

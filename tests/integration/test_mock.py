@@ -274,6 +274,21 @@ class StreamTest(MockTestCase):
         self.assertEqual(msg['content'][2]['input'], {'city': 'Paris'})
         self.assertEqual(msg['stop_reason'], 'tool_use')
 
+    def test_a_tool_result_gets_a_text_answer_so_an_agent_loop_ends(self):
+        tools = [{'name': 'lookup', 'input_schema': {'type': 'object'}}]
+        asked = [{'role': 'user', 'content': 'weather?'}]
+        answered = asked + [{'role': 'assistant', 'content': [{'type': 'tool_use', 'id': 't1', 'name': 'lookup',
+                                                                'input': {}}]},
+                            {'role': 'user', 'content': [{'type': 'tool_result', 'tool_use_id': 't1',
+                                                          'content': 'sunny'}]}]
+        first = http_request(self.port, 'POST', '/v1/messages', json_body={'model': 'c', 'tools': tools,
+                                                                           'messages': asked}).json()
+        self.assertEqual(first['stop_reason'], 'tool_use')
+        second = http_request(self.port, 'POST', '/v1/messages', json_body={'model': 'c', 'tools': tools,
+                                                                            'messages': answered}).json()
+        self.assertEqual(second['stop_reason'], 'end_turn')
+        self.assertEqual([b['type'] for b in second['content']], ['text'])
+
     def test_count_tokens_answers_input_tokens(self):
         resp = http_request(self.port, 'POST', '/v1/messages/count_tokens',
                             json_body={'model': 'claude-s', 'messages': [{'role': 'user', 'content': 'hi'}]})

@@ -9,7 +9,6 @@ be answered 404 by it (the mocks answer only for ids they made).
 """
 
 import json
-import subprocess
 import unittest
 
 import harness
@@ -33,13 +32,6 @@ class Responses(harness.IntegrationTestCase):
         self.key = self.make_key('k1')
 
     # --- helpers ---
-
-    def cli(self, *args):
-        out = subprocess.run([harness.binary_from_env('RINGRELAY_BIN')] + list(args) + ['--data', self.data],
-                             capture_output=True, text=True, timeout=30)
-        if out.returncode != 0:
-            self.fail('ringrelay %s failed (%d): %s' % (' '.join(args), out.returncode, out.stderr))
-        return out
 
     def make_key(self, name):
         return json.loads(self.cli('key', 'create', '--name', name, '--json').stdout)

@@ -92,7 +92,8 @@ bool read_body(std::string_view body, RequestJsonReader& json, Exchange& ex) {
     ex.inputs = fields.inputs;
     ex.include_usage = fields.include_usage;
     ex.thinking = fields.thinking;
-    ex.tool_name = std::move(fields.tool_name);
+    // A model calls a tool once, then answers in text: an agent's loop ends.
+    ex.tool_name = fields.answers_tool_call ? std::string() : std::move(fields.tool_name);
     // Roughly what a tokenizer makes of English: four bytes per token.
     ex.prompt_tokens = static_cast<std::uint32_t>(body.size() / 4 + 1);
     return true;

@@ -86,6 +86,50 @@ bool read_first_tool(simdjson::simdjson_result<od::value> value, RequestFields& 
     return true;
 }
 
+// Whether one message hands a tool's result back: {"role":"tool"} (OpenAI) or a
+// content block {"type":"tool_result"} (Anthropic).
+bool message_answers_tool(od::object message, bool& answers) noexcept {
+    answers = false;
+    for (auto field : message) {
+        std::string_view key;
+        if (field.unescaped_key().get(key) != simdjson::SUCCESS) return false;
+        od::value value;
+        if (field.value().get(value) != simdjson::SUCCESS) return false;
+        if (key == "role") {
+            std::string_view role;
+            if (value.get_string().get(role) == simdjson::SUCCESS && role == "tool") answers = true;
+        } else if (key == "content") {
+            od::json_type type;
+            if (value.type().get(type) != simdjson::SUCCESS) return false;
+            if (type != od::json_type::array) continue;
+            for (auto block : value.get_array()) {
+                od::object b;
+                if (block.get_object().get(b) != simdjson::SUCCESS) continue;
+                std::string_view kind;
+                if (b["type"].get_string().get(kind) == simdjson::SUCCESS && kind == "tool_result") answers = true;
+            }
+        }
+    }
+    return true;
+}
+
+// "messages": only its last element matters (is it a tool's result?).
+bool read_messages(simdjson::simdjson_result<od::value> value, RequestFields& out) noexcept {
+    od::json_type type;
+    if (value.type().get(type) != simdjson::SUCCESS) return false;
+    if (type != od::json_type::array) return true;
+    od::array messages;
+    if (value.get_array().get(messages) != simdjson::SUCCESS) return false;
+    for (auto element : messages) {
+        od::object message;
+        bool answers = false;
+        if (element.get_object().get(message) == simdjson::SUCCESS && !message_answers_tool(message, answers))
+            return false;
+        out.answers_tool_call = answers;
+    }
+    return true;
+}
+
 bool read_field(std::string_view key, simdjson::simdjson_result<od::value> value,
                 RequestFields& out) noexcept {
     if (key == "model") {
@@ -115,6 +159,8 @@ bool read_field(std::string_view key, simdjson::simdjson_result<od::value> value
         return read_stream_options(value, out);
     } else if (key == "thinking") {
         return read_thinking(value, out);
+    } else if (key == "messages") {
+        return read_messages(value, out);
     } else if (key == "tools") {
         return read_first_tool(value, out);
     }

@@ -18,6 +18,9 @@ struct RequestFields {
     bool include_usage = false;  // "stream_options": {"include_usage": true}
     bool thinking = false;    // Anthropic "thinking": {"type":"enabled",...}
     std::string tool_name;    // the first of "tools" (its "name"), empty when none
+    // The last of "messages" carries a tool's result (Anthropic "tool_result" content,
+    // OpenAI role "tool"): the model has had its tool call answered.
+    bool answers_tool_call = false;
     std::string input_text;   // "input": a string (the Responses API), unescaped
 };
 

@@ -4,7 +4,9 @@
 // `event:` line) and the error object. Same contract as responses/openai.hpp.
 // A request with "thinking": {"type":"enabled"} gets a thinking block first
 // (thinking_delta, signature_delta); one with "tools" ends with a tool_use block
-// calling the first tool (input_json_delta in two pieces, stop_reason "tool_use").
+// calling the first tool (input_json_delta in two pieces, stop_reason "tool_use"),
+// unless its last message hands a tool result back: then it answers in text, so an
+// agent's loop ends as it would with a model.
 // POST /v1/messages/count_tokens answers {"input_tokens": N}.
 #pragma once
 
