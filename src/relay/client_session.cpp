@@ -172,7 +172,7 @@ private:
 io::Task<bool> send_error(ClientSession& cs, RequestContext& rc, int status, std::string_view code,
                           std::string_view message, bool keep_alive, std::string_view extra_headers) {
     Shard& shard = cs.shard;
-    if (rc.stream_started) co_return co_await end_stream_with_error(cs, rc, status, code, message);
+    if (rc.stream_started()) co_return co_await end_stream_with_error(cs, rc, status, code, message);
     keep_alive = keep_alive && !shard.draining();
     std::string out = shard.buffers().take();
     append_error_response(out, status, code, message, rc.request_id, keep_alive, extra_headers);

@@ -42,8 +42,7 @@ io::Task<int> start_early_stream(ClientSession& cs, RequestContext& rc) {
     out.append(rc.request_id).append("\r\n");
     out.append(rc.version_minor == 0 ? "Connection: close\r\n" : "Transfer-Encoding: chunked\r\n");
     out.append("\r\n");
-    rc.stream_started = true;
-    rc.response_started = true;
+    rc.saw_early_stream_head();
     rc.status = 200;
     const int s = co_await send_owned(cs, rc, out);
     cs.shard.buffers().give(std::move(out));

@@ -254,18 +254,18 @@ io::Task<Attempt> attempt_exchange(ClientSession& cs, RequestContext& rc, upstre
         if (resp.status == 429 || resp.status == 503) refused = unread(refused, obs::ReplayReason::upstream_refused);
         co_return refused;
     }
-    if (rc.stream_started && (resp.status < 200 || resp.status >= 300))
+    if (rc.stream_started() && (resp.status < 200 || resp.status >= 300))
         co_return failure(502, "upstream_error", "upstream answered " + std::to_string(resp.status));
     ClientFraming framing = choose_framing(resp, rc.version_minor);
-    if (rc.stream_started && framing != ClientFraming::chunked) framing = ClientFraming::early_wrap;
+    if (rc.stream_started() && framing != ClientFraming::chunked) framing = ClientFraming::early_wrap;
     Attempt result;
     result.client_keep_alive = rc.keep_alive && framing != ClientFraming::until_close &&
                                framing != ClientFraming::dechunk && !shard.draining() &&
-                               !(rc.stream_started && rc.version_minor == 0);
+                               !(rc.stream_started() && rc.version_minor == 0);
     out.clear();
     // An early stream has its head out already: the upstream's chunked body splices
     // straight in (its last chunk ends our response too); anything else is re-framed.
-    if (!rc.stream_started)
+    if (!rc.stream_started())
         append_client_head(out, resp, framing, rc.request_id, result.client_keep_alive, rc.version_minor,
                            plan.hidden_response_fields);
     rc.status = resp.status;
@@ -308,8 +308,7 @@ io::Task<Attempt> attempt_exchange(ClientSession& cs, RequestContext& rc, upstre
     if (rbody.done()) body_complete(rc);
     if (co_await cs.socket->send(out, loop.now_ms() + st.stream_idle_timeout_ms) < 0)
         co_return ended(Attempt::client_gone);
-    rc.response_started = true;
-    rc.upstream_body_sent = true;
+    rc.saw_upstream_answer();
     rc.bytes_out += out.size();
 
     if (Attempt a = co_await stream_response_body(cs, rc, up_in, rbody, framing, out); a.kind != Attempt::done)
@@ -334,7 +333,7 @@ struct ClientProbe {
 
     static void on_eof(void* self) noexcept {
         auto* p = static_cast<ClientProbe*>(self);
-        if (p->sent || p->rc.response_started || p->rc.stream_started || p->rc.version_minor == 0) return;
+        if (p->sent || p->rc.response_started() || p->rc.stream_started() || p->rc.version_minor == 0) return;
         static constexpr std::string_view k100 = "HTTP/1.1 100 Continue\r\n\r\n";
         p->sent = p->cs.socket->send_now(k100);
     }
@@ -465,9 +464,9 @@ io::Task<ForwardOutcome> outcome_of_attempt(ClientSession& cs, RequestContext& r
         ForwardOutcome o;
         if (plan.retry_allowed && a.status != 408 && (a.unread || after_read || a.first_byte))
             o = retry_with(a.reason, 0, a.status, a.code, a.message);
-        else if (rc.stream_started)
+        else if (rc.stream_started())
             o = answered(co_await end_stream_with_error(cs, rc, a.status, a.code, a.message));
-        else if (rc.response_started)
+        else if (rc.response_started())
             o = answered(false);
         else
             o = answered(co_await send_error(cs, rc, a.status, a.code, a.message, rc.keep_alive && request_complete));
@@ -480,11 +479,11 @@ io::Task<ForwardOutcome> outcome_of_attempt(ClientSession& cs, RequestContext& r
         co_return answered(false);
     case Attempt::stale:
     case Attempt::truncated:
-        if (plan.retry_allowed && !rc.upstream_body_sent && (a.unread || after_read))
+        if (plan.retry_allowed && !rc.upstream_body_sent() && (a.unread || after_read))
             co_return retry_with(a.reason, 0, 502, "upstream_error", "upstream response was cut short");
-        if (rc.stream_started && !rc.upstream_body_sent)
+        if (rc.stream_started() && !rc.upstream_body_sent())
             co_return answered(co_await end_stream_with_error(cs, rc, 502, "upstream_error", "upstream response was cut short"));
-        if (rc.response_started) co_return answered(false);  // the client sees the cut as a closed connection
+        if (rc.response_started()) co_return answered(false);  // the client sees the cut as a closed connection
         co_return answered(co_await send_error(cs, rc, 502, "upstream_error", "upstream response was cut short", false));
     }
     co_return answered(false);

@@ -20,7 +20,7 @@ inline constexpr std::uint64_t kStreamPingIntervalMs = 15'000;
 bool anthropic_stream(std::string_view path) noexcept;
 
 // Sends "200 OK, text/event-stream" (chunked for HTTP/1.1, close-delimited for
-// 1.0) and marks rc.stream_started. Returns 0 or -errno.
+// 1.0) and marks it seen (rc.saw_early_stream_head()). Returns 0 or -errno.
 io::Task<int> start_early_stream(ClientSession& cs, RequestContext& rc);
 // One ping event. Returns 0 or -errno.
 io::Task<int> send_stream_ping(ClientSession& cs, RequestContext& rc);

@@ -128,9 +128,25 @@ struct RequestContext {
     std::string_view error_code;   // gateway-made errors only
     std::uint64_t bytes_in = 0;
     std::uint64_t bytes_out = 0;
-    bool response_started = false;  // a byte of the response reached the client
-    bool stream_started = false;    // an early SSE head went out (see early_stream.hpp)
-    bool upstream_body_sent = false;  // the upstream's answer began to reach the client
+    // What of a response the client has seen: one progression, only ever forward.
+    // Nothing yet (another channel may still be tried); ringrelay's own early SSE head
+    // (early_stream.hpp: an error can still be sent as an SSE event); the upstream's
+    // answer under way, on its own or inside that early stream.
+    enum class ClientSaw : std::uint8_t { nothing, early_stream_head, upstream_answer, upstream_in_early_stream };
+    ClientSaw client_saw = ClientSaw::nothing;
+    // A byte of the response reached the client.
+    bool response_started() const noexcept { return client_saw != ClientSaw::nothing; }
+    // An early SSE head went out (whatever followed it).
+    bool stream_started() const noexcept {
+        return client_saw == ClientSaw::early_stream_head || client_saw == ClientSaw::upstream_in_early_stream;
+    }
+    // The upstream's answer began to reach the client.
+    bool upstream_body_sent() const noexcept { return client_saw >= ClientSaw::upstream_answer; }
+    void saw_early_stream_head() noexcept { client_saw = ClientSaw::early_stream_head; }
+    void saw_upstream_answer() noexcept {
+        if (client_saw == ClientSaw::nothing) client_saw = ClientSaw::upstream_answer;
+        else if (client_saw == ClientSaw::early_stream_head) client_saw = ClientSaw::upstream_in_early_stream;
+    }
 
     // Set by the gateway, may be null: sees the response body pass, and is told once
     // the upstream's body is complete and before its last bytes go to the client, so

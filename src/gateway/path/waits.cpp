@@ -11,7 +11,7 @@ void interrupt_wait(void* wait) noexcept { static_cast<GrantWait*>(wait)->interr
 io::Task<GrantWait::Result> wait_with_pings(relay::ClientSession& cs, relay::RequestContext& rc, GrantWait& gw,
                                             std::uint64_t deadline) {
     io::Loop& loop = cs.shard.loop();
-    if (rc.stream && !rc.stream_started && co_await relay::start_early_stream(cs, rc) < 0) {
+    if (rc.stream && !rc.stream_started() && co_await relay::start_early_stream(cs, rc) < 0) {
         gw.interrupt();  // the client is gone
         co_return co_await gw.wait(deadline);
     }
