@@ -27,6 +27,15 @@ def under_prefix(prefix, value):
     return value if os.path.isabs(value) else os.path.join(prefix, value)
 
 
+SYSTEM_PREFIXES = ('/usr', '/usr/local')
+
+
+def logrotate_include_dirs(conf='/etc/logrotate.conf'):
+    """The directories the system's logrotate reads snippets from."""
+    with open(conf, encoding='utf-8') as f:
+        return [line.split()[1].rstrip('/') for line in f if line.strip().startswith('include ')]
+
+
 def seconds(text):
     m = re.fullmatch(r'(\d+)(ms|s|min|m|h)?', text)
     n = int(m.group(1))
@@ -48,7 +57,10 @@ class Packaging(harness.IntegrationTestCase):
             'bin': under_prefix(prefix, o['bindir']),
             'man1': os.path.join(under_prefix(prefix, o['mandir']), 'man1'),
             'unit': os.path.join(prefix, 'lib', 'systemd', 'system'),
-            'logrotate': os.path.join(under_prefix(prefix, o['sysconfdir']), 'logrotate.d'),
+            # logrotate reads only /etc/logrotate.d: a system prefix installs there.
+            'logrotate': o['logrotate_dir'] or (
+                '/etc/logrotate.d' if prefix in SYSTEM_PREFIXES
+                else os.path.join(under_prefix(prefix, o['sysconfdir']), 'logrotate.d')),
             'doc': os.path.join(under_prefix(prefix, o['datadir']), 'doc', 'ringrelay'),
         }
         cls.prefix = prefix
@@ -125,6 +137,17 @@ class Packaging(harness.IntegrationTestCase):
                               '--admin-listen', '%s:%d' % (HOST, admin), '--shards', '1', '--data', data],
                              health_path='/healthz')
         self.assertStatus(http_request(admin, 'GET', '/healthz'), 200)
+
+    def test_the_logrotate_snippet_lands_where_the_systems_logrotate_reads(self):
+        if self.prefix not in SYSTEM_PREFIXES:
+            self.skipTest('a private prefix (%s) keeps the snippet under itself' % self.prefix)
+        if not os.path.exists('/etc/logrotate.conf'):
+            self.skipTest('logrotate is not installed')
+        staged = [os.path.join(base, name) for base, _, files in os.walk(self.destdir) for name in files
+                  if name == 'ringrelay' and os.path.basename(base) == 'logrotate.d']
+        self.assertEqual(len(staged), 1, staged)
+        installed_dir = '/' + os.path.relpath(os.path.dirname(staged[0]), self.destdir)
+        self.assertIn(installed_dir, logrotate_include_dirs())
 
     def test_logrotate_accepts_the_snippet(self):
         if not shutil.which('logrotate'):
