@@ -70,6 +70,14 @@ class HealthChecks(harness.IntegrationTestCase):
     def served_by(self, gw, cid):
         return self.metric(gw, 'ringrelay_upstream_duration_seconds_count', cid) or 0
 
+    def wait_served_by(self, gw, cid, n):
+        """The channel's exchange count once it reads n: a request's metrics are
+        filed as it ends, just after its last byte went out, so a client can read
+        the response before the count moves."""
+        harness.wait_for(lambda: self.served_by(gw, cid) == n, timeout=5,
+                         message='%s served %d requests' % (cid, n))
+        return n
+
     def chat(self, gw, key):
         return http_request(gw.port, 'POST', CHAT, json_body={'model': 'gpt-test', 'messages': []},
                             headers={'Authorization': 'Bearer ' + key})
@@ -89,7 +97,7 @@ class HealthChecks(harness.IntegrationTestCase):
                          message='channel a passing its first check')
         self.assertEqual(self.metric(gw, 'ringrelay_channel_up', a['id']), 1)
         self.assertStatus(self.chat(gw, key), 200)
-        self.assertEqual(self.served_by(gw, a['id']), 1)
+        self.wait_served_by(gw, a['id'], 1)
 
         self.assertStatus(fail_path(self.mock, '/a/v1/models', 500), 200)
         down = harness.wait_for(lambda: (lambda s: s if s.get('health') == 'down' else None)(
@@ -99,15 +107,15 @@ class HealthChecks(harness.IntegrationTestCase):
         self.assertEqual(self.metric(gw, 'ringrelay_circuit_open', a['id']), 1)
         for _ in range(5):
             self.assertStatus(self.chat(gw, key), 200)
+        self.wait_served_by(gw, b['id'], 5)
         self.assertEqual(self.served_by(gw, a['id']), 1)  # not one more for a
-        self.assertEqual(self.served_by(gw, b['id']), 5)
 
         self.assertStatus(fail_path(self.mock, '/a/v1/models', 0), 200)
         harness.wait_for(lambda: self.metric(gw, 'ringrelay_channel_up', a['id']) == 1, timeout=CHECK_WAIT,
                          message='channel a up again')
         self.assertEqual(self.channel_state(gw, a['id'])['health'], 'up')
         self.assertStatus(self.chat(gw, key), 200)
-        self.assertEqual(self.served_by(gw, a['id']), 2)
+        self.wait_served_by(gw, a['id'], 2)
         self.assertEqual(self.served_by(gw, b['id']), 5)
         self.assertIn('channel failed its health checks', gw.stderr_text())
         self.assertIn('channel passes its health checks again', gw.stderr_text())

@@ -281,6 +281,11 @@ class Metrics(Ops):
         self.assertEqual(busy['ringrelay_upstream_tokens_in_use'], 1)
         self.assertEqual(busy['ringrelay_keys_in_flight'], 1)
         slow.join(5)
+        # A request's counts are filed as it ends, just after its last byte went
+        # out: the slow one may be read back before they move.
+        harness.wait_for(lambda: self.total(self.metrics(), 'ringrelay_requests_total') -
+                         self.total(before, 'ringrelay_requests_total') >= 7, timeout=5,
+                         message='the seven requests counted')
         after = self.metrics()
         self.assertGreaterEqual(self.total(after, 'ringrelay_requests_total') -
                                 self.total(before, 'ringrelay_requests_total'), 7)
