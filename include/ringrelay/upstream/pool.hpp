@@ -33,7 +33,12 @@ namespace rr::upstream {
 
 class UpstreamPool;
 
-struct UpstreamConn {
+// One upstream connection, owned by the pool (idle) or by a ConnLease (in use).
+// While idle it listens for its socket's peer-gone news: an upstream that closes an
+// idle connection takes it out of the pool at once.
+struct UpstreamConn final : io::PeerGoneListener {
+    void on_peer_gone() noexcept override;
+
     io::Socket* socket = nullptr;
     std::uint32_t target = 0;
     std::uint32_t requests = 0;  // served on this connection (reuse accounting)
@@ -174,7 +179,6 @@ private:
     // Closes a connection without pooling it.
     void discard(UpstreamConn* c) noexcept;
     friend struct UpstreamConn;
-    static void on_idle_peer_gone(void* ctx);
     static void on_idle_timeout_trampoline(io::Timer* t);
     void ref(std::uint32_t id) noexcept { ++slots_[id]->refs; }
     void unref(std::uint32_t id) noexcept;
