@@ -20,7 +20,13 @@
 // Lifetime: created with new by its owner (one coroutine), ended with
 // close_and_destroy(), which cancels the multishot recv and deletes the object
 // only after its last CQE. The owner must not be suspended in send() or
-// readable() when it calls close_and_destroy().
+// readable() when it calls close_and_destroy(). A Socket is used only on its
+// loop's thread. Views from front() are valid until consume() (see below); data
+// given to send() is borrowed until the await completes; the TLS session and the
+// spill are owned; the peer-gone listener is borrowed.
+//
+// Errors: reads and sends yield -errno (never throw); the socket remembers a
+// receive error, so every later readable() answers it too.
 //
 // TLS (optional, see tls.hpp): a socket that carries a TlsSession serves
 // plaintext through the same calls. Received ciphertext is decrypted as it

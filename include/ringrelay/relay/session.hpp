@@ -1,6 +1,20 @@
 // The request path inside a shard: a client session reads request heads, answers
 // what it can locally, and hands the rest to forward_request(), which relays one
 // exchange to an upstream and streams the answer back.
+//
+// Ownership: run_client_session() owns the client socket (it takes the accepted fd)
+// and the ClientSession on its frame; every function here borrows the session and
+// the RequestContext, which must outlive the await. A RequestContext's head views
+// point into the session's inbound bytes and die at consume_head(); its captured
+// strings are owned. Pointers set on them by a stage (body_observer, cut) are
+// borrowed and cleared by that stage before its object dies.
+//
+// Threads: a session and everything it touches belong to the shard that accepted it.
+//
+// Errors: nothing is thrown on this path. An upstream failure becomes either an
+// answer to the client (the outcome says answered) or, when the plan allows it and
+// nothing reached the client, ForwardOutcome::retry; the send helpers return whether
+// the connection may stay open (false: the client is gone or must be closed).
 #pragma once
 
 #include <cstdint>

@@ -13,6 +13,14 @@
 // connections (open, idle or connecting); when the last of both goes, the target is
 // pruned, so a target that no channel uses any more lingers only as long as its idle
 // connections (the idle timeout) and then frees its slot.
+//
+// Ownership: the pool owns its idle connections and its targets; a ConnLease owns a
+// connection in use and gives it back (or closes it) when it dies. The loop, the
+// observer and the TLS client context are borrowed and outlive the pool; every lease
+// and TargetRef must be gone before the pool is destroyed.
+//
+// Errors: connect() yields Acquired with -errno (and a reason for a TLS handshake
+// that failed); nothing throws but allocation (add_target, connect).
 #pragma once
 
 #include <cstdint>
