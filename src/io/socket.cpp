@@ -134,7 +134,7 @@ void Socket::report_news() {
     if (!eof_news && !failure_news) return;
     eof_reported_ = eof_reported_ || eof_;
     failure_reported_ = failure_reported_ || error_ != 0;
-    on_peer_gone_(peer_gone_ctx_);
+    on_peer_gone_->on_peer_gone();
 }
 
 // After the peer's FIN the multishot recv is over, so nothing would notice the peer

@@ -325,17 +325,20 @@ io::Task<Attempt> attempt_exchange(ClientSession& cs, RequestContext& rc, upstre
 // interim "100 Continue" does, which an HTTP/1.1 client must accept and skip (RFC 9110
 // 15.2) and an HTTP/1.0 one must not get. Not sent on TLS (no plaintext outside a
 // record), after an early SSE head (the response is under way: its pings and chunks
-// probe), or while a send is in flight (those bytes probe).
-struct ClientProbe {
+// probe), or while a send is in flight (those bytes probe). A client that is gone
+// aborts the upstream socket.
+struct ClientProbe final : ClientGoneHandler {
+    ClientProbe(ClientSession& c, const RequestContext& r, io::Socket& up) noexcept : cs(c), rc(r), upstream(up) {}
     ClientSession& cs;
     const RequestContext& rc;
+    io::Socket& upstream;
     bool sent = false;
 
-    static void on_eof(void* self) noexcept {
-        auto* p = static_cast<ClientProbe*>(self);
-        if (p->sent || p->rc.response_started() || p->rc.stream_started() || p->rc.version_minor == 0) return;
+    void stop() noexcept override { upstream.abort(); }
+    void on_eof() noexcept override {
+        if (sent || rc.response_started() || rc.stream_started() || rc.version_minor == 0) return;
         static constexpr std::string_view k100 = "HTTP/1.1 100 Continue\r\n\r\n";
-        p->sent = p->cs.socket->send_now(k100);
+        sent = cs.socket->send_now(k100);
     }
 };
 
@@ -378,9 +381,8 @@ io::Task<Attempt> exchange(ClientSession& cs, RequestContext& rc, const ForwardP
         {
             // A half-closed client still gets its answer: only a failed client socket
             // cuts, and a FIN before the answer is under way gets the probe.
-            ClientProbe probe{cs, rc};
-            StopWhenClientGone watch(cs, [](void* up) { static_cast<io::Socket*>(up)->abort(); }, conn->socket,
-                                     ClientGoneAt::failure, &ClientProbe::on_eof, &probe);
+            ClientProbe probe(cs, rc, *conn->socket);
+            StopWhenClientGone watch(cs, probe, ClientGoneAt::failure);
             result = co_await attempt_exchange(cs, rc, *conn, out, body, plan, first_byte_deadline,
                                                first_byte_cuts);
         }

@@ -119,7 +119,7 @@ ConnLease UpstreamPool::take_idle(std::uint32_t target) noexcept {
         UpstreamConn* c = idle.back();
         idle.pop_back();
         loop_.timers().cancel(c->idle_timer);
-        c->socket->set_on_peer_gone(nullptr, nullptr);
+        c->socket->set_on_peer_gone(nullptr);
         if (c->socket->peer_closed() || c->socket->has_data()) {  // dead or confused
             ++stats_.closed_idle;
             discard(c);  // the caller's TargetRef keeps the slot (and `idle`) alive
@@ -212,7 +212,7 @@ void UpstreamPool::release(UpstreamConn* c, bool reusable) noexcept {
     }
     c->reused = false;
     idle.push_back(c);
-    c->socket->set_on_peer_gone(&UpstreamPool::on_idle_peer_gone, c);
+    c->socket->set_on_peer_gone(c);
     loop_.timers().arm(c->idle_timer, loop_.now_ms() + idle_timeout_ms_);
 }
 
@@ -232,10 +232,8 @@ void UpstreamPool::remove_idle(UpstreamConn* c) noexcept {
     discard(c);
 }
 
-void UpstreamPool::on_idle_peer_gone(void* ctx) {
-    auto* c = static_cast<UpstreamConn*>(ctx);
-    c->pool->remove_idle(c);
-}
+// Only while idle (take_idle clears it): the upstream closed or reset the connection.
+void UpstreamConn::on_peer_gone() noexcept { pool->remove_idle(this); }
 
 void UpstreamPool::on_idle_timeout_trampoline(io::Timer* t) {
     UpstreamConn* c = static_cast<UpstreamConn::IdleTimer*>(t)->conn;

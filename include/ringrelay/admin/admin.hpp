@@ -2,6 +2,16 @@
 // /admin/state and the management API for keys, channels and blocks. It runs on
 // shard 0, on connections accepted by the admin listener; serve_request() hands
 // such requests to serve_admin() instead of the gateway path.
+//
+// Ownership: the server owns the AdminContext and everything it points at (settings,
+// gateway state, metrics, worker, TLS context), all of which outlive the shard's
+// loop; the context owns its token. serve_admin() borrows the session and request
+// context like any handler and runs on shard 0; what touches LMDB runs on the
+// worker thread while the request's coroutine waits.
+//
+// Errors: a bad request, a refused token or a failed store call is an HTTP answer
+// (the JSON error body of REFERENCE.md), never an exception on the request path; the
+// start-up helpers throw std::runtime_error or fill `error` (admin_exposure).
 #pragma once
 
 #include <functional>

@@ -18,6 +18,10 @@
 // kCheckSuccessesToUp consecutive good ones. While down its circuit reads open, so
 // the channel pick skips it and ringrelay_channel_up is 0. The checker is the only
 // writer of the check fields (one thread); readers see each field torn-free.
+//
+// Ownership: the board owns every State; they live (at one address) as long as the
+// board, which GatewayShared keeps for the server's life. Errors: none reported; the
+// record_* and force_* calls are noexcept, state() may throw std::bad_alloc.
 #pragma once
 
 #include <atomic>

@@ -4,6 +4,10 @@
 // a session picks by weighted rendezvous hashing instead: no state is kept, yet a
 // session stays on its channel while that one is usable, moves to the next when it
 // is not, comes back when it recovers, and every node of a cluster picks alike.
+//
+// Pure functions: they read the caller's span during the call and keep nothing; the
+// caller (the shard) fills the candidates from the store and the ChannelBoard. Any
+// thread, no allocation, no errors: "nothing usable" is kNoChannel.
 #pragma once
 
 #include <cstdint>

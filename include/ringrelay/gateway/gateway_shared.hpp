@@ -1,6 +1,16 @@
 // The gateway's state: what all shards share (the store, the global token pool, the
 // per-key slots, the channel board), and what each shard keeps for itself (its LMDB
 // reader, caches of channel targets and board entries, its JSON parser).
+//
+// Ownership and lifetimes: the server owns one GatewayShared (which owns the store
+// Env and the shared tables) for the whole run; it outlives every shard. Each shard
+// owns its ShardGateway, made and destroyed on the shard's thread, before the shard
+// (its Reader before the Env). The ChannelBoard::State pointers it caches are never
+// freed while the board lives (channel_board.hpp). The shared members are
+// thread-safe as their own headers say; a ShardGateway is used by its shard only.
+//
+// Errors: only construction throws, at start-up (TokenPool: std::invalid_argument for
+// a queue too large; std::bad_alloc); the request path answers errors to the client.
 #pragma once
 
 #include <simdjson.h>

@@ -19,6 +19,12 @@
 // Drain: stop() starts no more probes, wakes the tick loop and aborts probes that
 // wait on a socket (a probe still connecting ends within its timeout); the shard
 // waits for idle() before its loop stops, so no frame outlives the loop.
+//
+// Ownership: the checker borrows its shard and the shard's ShardGateway (both outlive
+// it) and owns its Reader and its probes' frames; the shard holds it as a service,
+// not as an owner. Shard 0's thread only. Errors are results, not exceptions: a
+// failed probe is a failed check for ChannelBoard::record_check; a store read that
+// fails skips that tick.
 #pragma once
 
 #include <coroutine>

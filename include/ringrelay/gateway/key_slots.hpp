@@ -31,6 +31,12 @@
 // when an operator freed its slot cannot drive the count below what is really in flight.
 // Epochs come from a per-stripe counter that never repeats, so a key whose entry was
 // dropped and recreated cannot meet an old lease's epoch again.
+//
+// Ownership and errors: KeySlots (owned by GatewayShared, alive for the server's run)
+// owns its stripes and entries and borrows every queued KeyWaiter; ctx is never
+// dereferenced. Outcomes are results (KeyAcquireResult, CancelResult), never
+// exceptions; the constructor throws std::invalid_argument for a bad stripe count,
+// and allocation failure inside the noexcept calls terminates.
 #pragma once
 
 #include <cstddef>

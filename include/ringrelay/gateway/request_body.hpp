@@ -1,6 +1,14 @@
 // The two fields of a client's JSON body the gateway routes on: `model` and
 // `stream`, read with simdjson On-Demand (never a hand-written scanner), and the
 // rewrite of `model` when a channel maps it to another name.
+//
+// Ownership: the body is the caller's string; the returned RequestFields own copies
+// of what they name (model, session fields) and hold offsets, not views, into the
+// body, so they stay true until the body is edited. BodyEdit::text must outlive the
+// apply. The simdjson parser is the caller's (one per shard thread).
+//
+// Errors: a body that does not give the fields is RequestFields::error (describe()
+// words the 400), never an exception; the edits may throw std::bad_alloc.
 #pragma once
 
 #include <simdjson.h>
@@ -50,7 +58,7 @@ struct RequestFields {
 
 // Reads model and stream from body[0, size). body must have SIMDJSON_PADDING
 // readable bytes past size (capacity >= size + SIMDJSON_PADDING); use
-// padded_body() to make sure. parser is the caller's (one per shard: it keeps its
+// pad_for_simdjson() to make sure. parser is the caller's (one per shard: it keeps its
 // buffers between calls).
 RequestFields read_request_fields(simdjson::ondemand::parser& parser, std::string& body);
 

@@ -13,6 +13,9 @@
 // Bounded: at most kMaxUnflushed routes wait (a store that cannot be written for a
 // long time drops the newest and counts them in dropped()).
 // Threads: every call takes one mutex for a map operation; shards and the writer.
+// Ownership: the table owns copies of the ids it keeps (the views passed in are read
+// during the call only); find_unflushed() answers a copy. Owned by GatewayShared.
+// Errors: none reported but dropped(); the calls may throw std::bad_alloc.
 #pragma once
 
 #include <cstddef>

@@ -104,6 +104,10 @@
 // Cost: uncontended acquire + release is a load of `live_` and two RMWs on `free_`, about
 // 20-35 ns; a queued acquire plus its hand-off also touches `tail_`, one cell and `head_`,
 // about 45-85 ns on one thread (wake-up not included).
+//
+// Errors: outcomes are results (TokenStatus, CancelResult), never exceptions; only the
+// constructor throws (start-up). The pool (owned by GatewayShared) outlives every
+// waiter and TokenGuard.
 // ---------------------------------------------------------------------------------------
 #pragma once
 

@@ -7,6 +7,16 @@
 //     co_await worker.run(loop, [&] { s = store::revoke_key(env, id, reason, now); });
 //
 // Jobs run one at a time in submission order (LMDB serialises writers anyway).
+//
+// Ownership and lifetimes: the Job lives in the awaiting coroutine's frame until it
+// is resumed; fn (and what it captures by reference) must stay valid until then, and
+// the loop must outlive every job submitted for it. The destructor runs the jobs
+// still queued, then joins the thread: destroy the worker only after the loops whose
+// coroutines wait on it have stopped submitting. run() may be called from any thread.
+//
+// Errors: fn reports its own (capture a status, as above); an exception escaping fn
+// terminates the process (it runs on the worker thread). Constructing the worker
+// throws std::system_error if the thread cannot start.
 #pragma once
 
 #include <condition_variable>

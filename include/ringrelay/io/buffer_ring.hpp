@@ -6,6 +6,11 @@
 // liburing 2.3 lacks io_uring_setup_buf_ring (2.4), so the ring memory is mmap'd
 // and registered by hand. The buffer memory is one anonymous mapping: pages are
 // only resident once a receive has used them.
+//
+// Owned by its Loop (one per shard), used only on that loop's thread; the ring and
+// buffer mappings are unmapped by the destructor, after the io_uring has stopped
+// using them. A view of data(bid) is valid until recycle(bid). setup() reports
+// errors as -errno (-EINVAL for a bad count); nothing throws.
 #pragma once
 
 #include <liburing.h>

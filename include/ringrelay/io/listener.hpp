@@ -1,5 +1,14 @@
 // Listener: a shard's own listening socket (SO_REUSEPORT, so every shard binds the
 // same address and the kernel spreads connections) with a multishot accept.
+//
+// Ownership: a Listener takes the listening fd and closes it after stop(), once the
+// cancelled accept's last CQE is in; it must stay alive until closed(). Each accepted
+// fd is handed to on_accept(ctx, fd), which owns it from then on. ctx is borrowed and
+// must outlive the listener. Loop thread only.
+//
+// Errors: accept failures from lack of descriptors or memory back off for 100 ms and
+// retry (logged); other accept errors re-arm at once. The start-up helpers below
+// throw std::system_error (listen_socket) or answer false (parse_socket_address).
 #pragma once
 
 #include <netinet/in.h>

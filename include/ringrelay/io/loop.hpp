@@ -9,6 +9,15 @@
 //
 // Threading: a Loop is created, run and destroyed on one thread, and only that
 // thread touches it, except post(), which any thread may call.
+//
+// Ownership: the loop owns its ring, its buffer ring, its timer heap and its eventfd.
+// Completions, Posted nodes and Timers are the callers' (intrusive): each must stay
+// alive until its CQE, run() or firing; a Posted node belongs to the poster until
+// run() is called on the loop thread.
+//
+// Errors: the constructor throws std::system_error when the ring, the buffer ring or
+// the eventfd cannot be set up, and run() when waiting on the ring fails (fatal);
+// operations report -errno in their CQEs, never by throwing.
 #pragma once
 
 #include <liburing.h>

@@ -1,6 +1,10 @@
 // PeerAddress: a connection's remote address, kept compact (an idle keep-alive
 // connection holds it for its whole life) and formatted only when a log line or an
 // access record needs it.
+//
+// A plain value (no pointers), copied freely. of_socket() answers an empty address
+// (family 0) when getpeername fails; append_to() writes "unknown" for it. No errors
+// beyond std::bad_alloc from the caller's string. Any thread.
 #pragma once
 
 #include <cstdint>

@@ -20,7 +20,13 @@
 // Lifetime: created with new by its owner (one coroutine), ended with
 // close_and_destroy(), which cancels the multishot recv and deletes the object
 // only after its last CQE. The owner must not be suspended in send() or
-// readable() when it calls close_and_destroy().
+// readable() when it calls close_and_destroy(). A Socket is used only on its
+// loop's thread. Views from front() are valid until consume() (see below); data
+// given to send() is borrowed until the await completes; the TLS session and the
+// spill are owned; the peer-gone listener is borrowed.
+//
+// Errors: reads and sends yield -errno (never throw); the socket remembers a
+// receive error, so every later readable() answers it too.
 //
 // TLS (optional, see tls.hpp): a socket that carries a TlsSession serves
 // plaintext through the same calls. Received ciphertext is decrypted as it
@@ -43,6 +49,18 @@
 namespace rr::io {
 
 class TlsSession;
+
+// Told by a Socket of news about its peer while nobody waits in readable() (see
+// Socket::set_on_peer_gone). Runs on the socket's loop thread, inside the CQE's
+// dispatch: it may end the socket (close_and_destroy) but must not touch it after
+// that, and must not resume a coroutine itself (defer to the loop).
+class PeerGoneListener {
+public:
+    virtual void on_peer_gone() noexcept = 0;
+
+protected:
+    ~PeerGoneListener() = default;
+};
 
 class Socket : Completion {
 public:
@@ -150,11 +168,9 @@ public:
     // nobody waits in readable(), once for each: lets a relay notice a client that
     // went away mid-response, and the pool an idle upstream that closed. Check
     // peer_closed()/peer_failed() in it to tell the two apart. After an EOF a
-    // one-shot poll keeps watching for the reset.
-    void set_on_peer_gone(void (*fn)(void*), void* ctx) noexcept {
-        on_peer_gone_ = fn;
-        peer_gone_ctx_ = ctx;
-    }
+    // one-shot poll keeps watching for the reset. One listener at a time (null: none);
+    // it is borrowed and must stay alive until it is replaced or cleared.
+    void set_on_peer_gone(PeerGoneListener* listener) noexcept { on_peer_gone_ = listener; }
 
     // Makes a pending readable()/send() return -ECANCELED now and every later one at
     // once. Used to cut the upstream side when the client disconnects.
@@ -252,8 +268,7 @@ private:
     ReadTimer read_timer_{this};
     bool read_timed_out_ = false;
     SendAwaiter* send_in_flight_ = nullptr;
-    void (*on_peer_gone_)(void*) = nullptr;
-    void* peer_gone_ctx_ = nullptr;
+    PeerGoneListener* on_peer_gone_ = nullptr;
 };
 
 // Connects fd (non-blocking, already created) to addr; yields 0 or -errno

@@ -10,6 +10,11 @@
 //
 // Exceptions are not used on the request path: an exception escaping a coroutine
 // terminates the process.
+//
+// Ownership: a Task owns its frame and destroys it with itself (a Task never awaited
+// never runs); a spawned task, or a Detached root, owns its own frame and frees it when
+// it finishes. References a coroutine takes as parameters are borrowed: what they name
+// must outlive the task's run, which the awaiting caller guarantees by awaiting it.
 #pragma once
 
 #include <coroutine>

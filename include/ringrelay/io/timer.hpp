@@ -3,6 +3,11 @@
 // min-heap, so arming and disarming are O(log n) without allocation, and the loop
 // sleeps exactly until the nearest deadline. Single-threaded: only the owning
 // shard touches its heap.
+//
+// Ownership: the heap only points at Timers it does not own; an armed Timer must stay
+// at one address and alive until it fires or is cancelled (a Timer is usually a member
+// or a base of the object it serves, which cancels it in its own teardown). Nothing
+// is reported as an error; arm() may throw std::bad_alloc when the heap grows.
 #pragma once
 
 #include <cstdint>

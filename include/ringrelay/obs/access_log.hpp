@@ -32,6 +32,14 @@
 // Secrets. AccessRecord has no field that can hold a header, a body or a credential:
 // only the names listed in REFERENCE.md. `path` is the request target without its query
 // string (which may carry `?key=` style secrets) unless the caller passes keep_query.
+//
+// Ownership and threads. The server owns the AccessLog; it owns the producers, the
+// rings, the file and the writer thread, and outlives every shard. A producer is
+// pushed to by its one shard (see AccessLogProducer); start(), reopen() and stop() are
+// the control path's. A record is copied into the ring by push(): nothing it was
+// filled from is kept. Errors: start() and reopen() answer false with the reason in
+// error; push() answers false when the line was dropped (ring full); lines that a
+// failed write loses are counted in dropped() too. Nothing throws past start-up.
 #pragma once
 
 #include <atomic>

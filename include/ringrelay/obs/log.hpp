@@ -1,6 +1,11 @@
 // Structured log lines: one JSON object per line, written with a single write(2)
 // so lines from several threads never interleave. This is the start-up / control
 // path logger; the per-request access log goes through the shard queues (issue 6).
+//
+// Any thread may call log(): the level and fd are process-wide, set once at start-up
+// by configure_log() before other threads log. A Field borrows its key and text for
+// the call only. Errors: none reported; a failed or short write(2) loses the line
+// (a logger has nowhere to report its own failure).
 #pragma once
 
 #include <cstddef>

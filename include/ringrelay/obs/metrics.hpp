@@ -26,6 +26,13 @@
 //   status   the numeric status the client got
 //   channel  a label registered once per channel (the channel id is the intended value)
 //   shard    the shard index
+//
+// Ownership: the server owns the Metrics (and through it every ShardMetrics block)
+// for its whole run; shards and the admin listener borrow them and must be gone
+// before it is destroyed. What the GaugeSource captures must outlive the Metrics
+// likewise. Errors: none reported; recording never fails and allocates only the first
+// time a channel is seen (channel_index, observe_upstream); render() may throw
+// std::bad_alloc.
 #pragma once
 
 #include <array>

@@ -1,6 +1,14 @@
 // BodyTracker: follows one message body through the bytes that pass a proxy, so
 // the bytes can be forwarded untouched while we still know where the message ends
 // (keep-alive needs that) and can decode chunked data when the receiver needs it.
+//
+// Ownership: a tracker owns only its counters and chunked-decoder state; it never
+// keeps the bytes given to measure() (it appends decoded payload to the caller's
+// string). The observer is borrowed. One tracker per message body, used by the
+// shard thread that relays it.
+//
+// Errors: none thrown. A framing error (bad chunk syntax, a chunked body over max_body) stops
+// the tracker: error() says which and every later measure() answers 0.
 #pragma once
 
 #include <cstdint>

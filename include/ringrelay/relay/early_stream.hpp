@@ -2,6 +2,10 @@
 // 200 and SSE head at once, a keep-alive ping every 15 s while it waits, and, if the
 // wait fails, the error as a final SSE `error` event (REFERENCE.md section 3). Once the
 // wait ends well, the upstream's stream is spliced into the response already begun.
+//
+// The functions borrow the session and the request context (both must outlive the
+// await) and run on the session's shard. A failed send (the client is gone, or the
+// send timed out) is -errno or false, as each says; nothing throws, nothing is kept.
 #pragma once
 
 #include <cstdint>

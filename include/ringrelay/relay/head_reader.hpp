@@ -1,5 +1,12 @@
 // read_head: waits until a whole message head is in an Inbound and parses it,
 // for requests (client side) and responses (upstream side) alike.
+//
+// Ownership: the Inbound (and its socket) is borrowed and must outlive the await; the
+// parsed head's views point into in.peek() (the socket's buffers or the carry) and
+// are valid until the caller consumes those bytes. Shard thread only.
+//
+// Errors: nothing thrown; the outcome says how reading ended (parse_error with the
+// http::Error, timeout at the deadline, closed on EOF, failed with -errno).
 #pragma once
 
 #include <cerrno>

@@ -14,6 +14,9 @@
 //     later; total parse work stays under 2x the head).
 // The parser is stateless, so parsing a longer prefix gives the answer it always
 // gave; only how often it runs changes.
+//
+// A HeadScan is a few counters for one head (a fresh one per head); it keeps no
+// view of the bytes it is shown. No allocation, no errors of its own.
 #pragma once
 
 #include <cstddef>

@@ -2,6 +2,12 @@
 // just the socket's queued buffers, viewed in place (zero copy). Only when a head
 // is split across receives are the pieces copied into `carry` so the parser sees
 // them contiguously; later bytes then join the carry until it is used up.
+//
+// Ownership: the Inbound borrows its socket (the socket's owner keeps it alive at
+// least as long) and owns the carry. A view from peek() is valid until consume(),
+// gather() or shrink() changes what it points into. Shard thread only. Nothing is
+// reported as an error here: the socket's readable() tells EOF and failures;
+// gather() may throw std::bad_alloc, like any growing string.
 #pragma once
 
 #include <cstring>

@@ -1,4 +1,6 @@
-// Responses the gateway writes itself.
+// Responses the gateway writes itself (errors, JSON answers), appended to the
+// caller's string. The views passed in are read during the call only; nothing is
+// kept. No I/O, no errors but std::bad_alloc. Any thread.
 #pragma once
 
 #include <string>

@@ -1,5 +1,9 @@
 // The end of every request: one access-log record and the request's metrics,
 // written by the shard into its own ring and counter block (never blocking).
+//
+// The ShardObs outputs are borrowed (owned by the server; null ones are skipped) and
+// rc is read during the call only. Called on the request's shard thread. Nothing
+// fails visibly: a full access-log ring drops the line and counts it (access_log.hpp).
 #pragma once
 
 #include <cstdint>

@@ -1,5 +1,11 @@
 // The header rewriting a proxy does, in both directions (RFC 9110 7.6: hop-by-hop
 // fields dropped, the framing chosen by us; REFERENCE.md section 3 for the rest).
+//
+// Pure functions on the shard's thread (no I/O, no shared state): they read the
+// parsed head and the views passed in during the call only and append to (or fill)
+// caller-owned strings; a CapturedRequest owns its copies, so it outlives the receive
+// buffers. The head was validated by the parser, so there is nothing to refuse here;
+// the only failure is std::bad_alloc from a growing string.
 #pragma once
 
 #include <string>

@@ -1,6 +1,20 @@
 // The request path inside a shard: a client session reads request heads, answers
 // what it can locally, and hands the rest to forward_request(), which relays one
 // exchange to an upstream and streams the answer back.
+//
+// Ownership: run_client_session() owns the client socket (it takes the accepted fd)
+// and the ClientSession on its frame; every function here borrows the session and
+// the RequestContext, which must outlive the await. A RequestContext's head views
+// point into the session's inbound bytes and die at consume_head(); its captured
+// strings are owned. Pointers set on them by a stage (body_observer, cut) are
+// borrowed and cleared by that stage before its object dies.
+//
+// Threads: a session and everything it touches belong to the shard that accepted it.
+//
+// Errors: nothing is thrown on this path. An upstream failure becomes either an
+// answer to the client (the outcome says answered) or, when the plan allows it and
+// nothing reached the client, ForwardOutcome::retry; the send helpers return whether
+// the connection may stay open (false: the client is gone or must be closed).
 #pragma once
 
 #include <cstdint>
@@ -19,6 +33,22 @@ namespace rr::relay {
 
 class ResponseBodyObserver;  // body_tracker.hpp
 
+// What a waiting stage does about its client (see StopWhenClientGone): the upstream
+// exchange aborts its upstream socket, a key-slot or token wait interrupts itself.
+// Runs on the shard's thread, from a CQE's dispatch or a drain's cut_now(): it must
+// not resume a coroutine itself (abort and interrupt defer to the loop).
+class ClientGoneHandler {
+public:
+    // The client is gone (see ClientGoneAt) or the session is being cut: stop.
+    virtual void stop() noexcept = 0;
+    // The client's EOF came but does not count as gone (ClientGoneAt::failure): a
+    // chance to send bytes that find out whether it closed fully.
+    virtual void on_eof() noexcept {}
+
+protected:
+    ~ClientGoneHandler() = default;
+};
+
 struct ClientSession {
     ClientSession(Shard& s, io::Socket* sock, PeerAddress p) noexcept : shard(s), socket(sock), peer(p), in(sock) {}
     Shard& shard;
@@ -28,9 +58,9 @@ struct ClientSession {
 
     bool admin = false;       // accepted on the admin listener: served by serve_admin()
     // What else to cut when the session must end now (drain timeout): set by the
-    // stage that is waiting (the upstream exchange, a token wait).
-    void (*cut)(void*) = nullptr;
-    void* cut_ctx = nullptr;
+    // stage that is waiting (the upstream exchange, a token wait), through its
+    // StopWhenClientGone; borrowed, null when nothing waits.
+    ClientGoneHandler* cut = nullptr;
     // The shard's list of live sessions (for drain).
     ClientSession* prev = nullptr;
     ClientSession* next = nullptr;
@@ -40,7 +70,7 @@ struct ClientSession {
     // many sessions in one go.
     void cut_now() noexcept {
         socket->abort();
-        if (cut) cut(cut_ctx);
+        if (cut) cut->stop();
     }
 };
 
@@ -55,30 +85,29 @@ enum class ClientGoneAt {
     // the answer, which the upstream may already be working (and billing) on. A
     // client that closed fully is found out by bytes we send it: its kernel answers
     // them with RST, which the socket's post-EOF watch (or the next send, failing)
-    // reports. The stage's on_eof hook runs when the EOF is seen, to send such bytes
+    // reports. The handler's on_eof runs when the EOF is seen, to send such bytes
     // if none are on their way (the exchange's probe, see exchange.cpp).
     failure,
 };
 
-// While alive, the waiting stage's `stop(ctx)` runs when the client is gone (see
-// ClientGoneAt) or a drain that timed out cuts the session (cut_now): the upstream
-// exchange aborts its upstream socket, so a stream whose reader is gone stops
-// costing the upstream anything; a key-slot or token wait interrupts itself. If the
-// client is already gone, stop runs at once (and on_eof, if its EOF came already).
-class StopWhenClientGone {
+// While alive, the waiting stage's handler.stop() runs when the client is gone (see
+// ClientGoneAt) or a drain that timed out cuts the session (cut_now), so a stream
+// whose reader is gone stops costing the upstream anything and a queued request
+// frees its place. If the client is already gone, stop runs at once (and on_eof, if
+// its EOF came already). The guard borrows the session and the handler: both must
+// outlive it; it holds the client socket's one peer-gone listener and the session's
+// cut while alive, so only one may exist per session at a time. Shard thread only.
+class StopWhenClientGone final : io::PeerGoneListener {
 public:
-    StopWhenClientGone(ClientSession& cs, void (*stop)(void*), void* ctx, ClientGoneAt at = ClientGoneAt::eof,
-                       void (*on_eof)(void*) = nullptr, void* eof_ctx = nullptr) noexcept
-        : cs_(cs), stop_(stop), ctx_(ctx), on_eof_(on_eof), eof_ctx_(eof_ctx), at_(at) {
-        cs.socket->set_on_peer_gone(&StopWhenClientGone::on_news, this);
-        cs.cut = stop;
-        cs.cut_ctx = ctx;
-        on_news(this);
+    StopWhenClientGone(ClientSession& cs, ClientGoneHandler& handler, ClientGoneAt at = ClientGoneAt::eof) noexcept
+        : cs_(cs), handler_(handler), at_(at) {
+        cs.socket->set_on_peer_gone(this);
+        cs.cut = &handler;
+        on_peer_gone();
     }
     ~StopWhenClientGone() {
-        cs_.socket->set_on_peer_gone(nullptr, nullptr);
+        cs_.socket->set_on_peer_gone(nullptr);
         cs_.cut = nullptr;
-        cs_.cut_ctx = nullptr;
     }
     StopWhenClientGone(const StopWhenClientGone&) = delete;
     StopWhenClientGone& operator=(const StopWhenClientGone&) = delete;
@@ -87,19 +116,15 @@ private:
     bool gone() const noexcept {
         return cs_.socket->peer_failed() || (at_ == ClientGoneAt::eof && cs_.socket->peer_closed());
     }
-    static void on_news(void* self) {
-        auto* w = static_cast<StopWhenClientGone*>(self);
-        if (w->gone()) {
-            w->stop_(w->ctx_);
-        } else if (w->on_eof_ != nullptr && w->cs_.socket->peer_closed()) {
-            w->on_eof_(w->eof_ctx_);
+    void on_peer_gone() noexcept override {
+        if (gone()) {
+            handler_.stop();
+        } else if (cs_.socket->peer_closed()) {
+            handler_.on_eof();
         }
     }
     ClientSession& cs_;
-    void (*stop_)(void*);
-    void* ctx_;
-    void (*on_eof_)(void*);
-    void* eof_ctx_;
+    ClientGoneHandler& handler_;
     ClientGoneAt at_;
 };
 

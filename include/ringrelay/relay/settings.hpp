@@ -1,5 +1,8 @@
 // ServeSettings: every knob of `ringrelay serve` (parsed by server/settings.hpp's
 // resolve_settings). The relay reads its timeouts and limits from here.
+//
+// A plain value: filled and validated once at start-up, then read-only, shared by
+// reference by every shard for the server's life (so any thread may read it).
 #pragma once
 
 #include <cstdint>

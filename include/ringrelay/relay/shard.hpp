@@ -1,6 +1,17 @@
 // Shard: one core's share of the server. Owns its event loop, listener, upstream
 // pool and counters; a client connection lives and dies on one shard, and nothing
 // here is touched by another thread except through Loop::post().
+//
+// Ownership: the shard owns its loop, pool, listeners, counters and buffers. The
+// settings, the TLS contexts, the ShardObs outputs, the request handlers and the
+// services are borrowed: the server owns them, sets them before run() and keeps them
+// alive until run() has returned and the shard is destroyed. The shard is created,
+// run and destroyed on its own thread; begin_drain() and stop() may be called from
+// any thread.
+//
+// Errors: the constructor throws std::system_error when the loop cannot be made
+// (io_uring setup, the buffer ring, the eventfd), and run() when the loop's wait
+// fails (fatal); requests never throw.
 #pragma once
 
 #include <netinet/in.h>

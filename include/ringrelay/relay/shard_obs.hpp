@@ -1,6 +1,7 @@
 // ShardObs: a shard's handles on the metrics block and the access-log ring it writes
 // (owned by the server, which outlives every shard). Either may be null: that output
-// is off.
+// is off. The handles are borrowed and may be used only by the shard's own thread
+// (each block and ring has that one writer).
 #pragma once
 
 namespace rr::obs {

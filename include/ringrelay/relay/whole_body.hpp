@@ -1,5 +1,10 @@
 // Reading a request's whole body before answering it: the gateway routes on its
 // JSON, the admin API parses it. (relay mode streams bodies instead: exchange.cpp.)
+//
+// read_whole_body borrows the session, the request context, the limits (and the
+// view in them) and the caller's body string, all of which must outlive the await;
+// it runs on the session's shard. A body that cannot be had is not an exception: the
+// returned WholeBody says refused (what to answer) or client_gone.
 #pragma once
 
 #include <cstdint>

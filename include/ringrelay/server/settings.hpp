@@ -1,6 +1,10 @@
 // Resolving ServeSettings with the precedence of REFERENCE.md section 2: flag >
 // environment (RINGRELAY_<FLAG_NAME>) > config file (JSON object keyed by flag name)
 // > default.
+//
+// Start-up only, on the main thread (it reads the environment and the config file).
+// The ServeSettings filled are the caller's; nothing is kept here. Errors are a
+// false return with a one-line message, never an exception.
 #pragma once
 
 #include <string>

@@ -31,6 +31,11 @@
 // Ownership. Open one Env per data directory per process (LMDB forbids opening one
 // environment twice in a process, and an Env never crosses fork()); destroy its
 // Readers before it.
+//
+// Errors. Every call that can fail answers a Status (Errc plus a one-line message
+// naming the LMDB call and error); a Status that is not ok() means nothing of that
+// write was committed. The store throws nothing of its own; an exception thrown by
+// the caller's write function aborts the transaction and passes through.
 #pragma once
 
 #include <atomic>

@@ -18,6 +18,12 @@
 // (forget_after_ms; deleted, renamed, or just quiet) has its entry dropped (swept at most once per
 // refresh_ms, when a new entry is made): its target is then pruned by the pool once
 // its idle connections are gone. An entry that a lookup is waiting on is never dropped.
+//
+// Ownership and threads: one ChannelTargets per shard, used on that shard's thread
+// only; it borrows the loop, the pool and the resolver worker (all outlive it) and
+// owns its entries' TargetRefs. Only the Resolve function runs on the resolver thread.
+// Errors: a URL that does not parse or a name that does not resolve is false with
+// the reason in `error`; nothing throws on the request path.
 #pragma once
 
 #include <cstdint>

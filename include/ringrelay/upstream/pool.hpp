@@ -13,6 +13,14 @@
 // connections (open, idle or connecting); when the last of both goes, the target is
 // pruned, so a target that no channel uses any more lingers only as long as its idle
 // connections (the idle timeout) and then frees its slot.
+//
+// Ownership: the pool owns its idle connections and its targets; a ConnLease owns a
+// connection in use and gives it back (or closes it) when it dies. The loop, the
+// observer and the TLS client context are borrowed and outlive the pool; every lease
+// and TargetRef must be gone before the pool is destroyed.
+//
+// Errors: connect() yields Acquired with -errno (and a reason for a TLS handshake
+// that failed); nothing throws but allocation (add_target, connect).
 #pragma once
 
 #include <cstdint>
@@ -33,7 +41,12 @@ namespace rr::upstream {
 
 class UpstreamPool;
 
-struct UpstreamConn {
+// One upstream connection, owned by the pool (idle) or by a ConnLease (in use).
+// While idle it listens for its socket's peer-gone news: an upstream that closes an
+// idle connection takes it out of the pool at once.
+struct UpstreamConn final : io::PeerGoneListener {
+    void on_peer_gone() noexcept override;
+
     io::Socket* socket = nullptr;
     std::uint32_t target = 0;
     std::uint32_t requests = 0;  // served on this connection (reuse accounting)
@@ -174,7 +187,6 @@ private:
     // Closes a connection without pooling it.
     void discard(UpstreamConn* c) noexcept;
     friend struct UpstreamConn;
-    static void on_idle_peer_gone(void* ctx);
     static void on_idle_timeout_trampoline(io::Timer* t);
     void ref(std::uint32_t id) noexcept { ++slots_[id]->refs; }
     void unref(std::uint32_t id) noexcept;

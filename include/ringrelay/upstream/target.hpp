@@ -1,4 +1,8 @@
 // UpstreamTarget: where requests go, parsed once from a URL ("http://host:port/prefix").
+//
+// A plain value that owns its strings; the pool keeps its copy (pool.hpp). Errors:
+// parse_target answers false with the reason in error, never throws (but for
+// std::bad_alloc).
 #pragma once
 
 #include <string>

@@ -6,7 +6,12 @@
 namespace rr::gateway {
 namespace {
 
-void interrupt_wait(void* wait) noexcept { static_cast<GrantWait*>(wait)->interrupt(); }
+// A client gone (or a drain's cut) ends the wait with interrupted.
+struct InterruptWait final : relay::ClientGoneHandler {
+    explicit InterruptWait(GrantWait& w) noexcept : gw(w) {}
+    GrantWait& gw;
+    void stop() noexcept override { gw.interrupt(); }
+};
 
 io::Task<GrantWait::Result> wait_with_pings(relay::ClientSession& cs, relay::RequestContext& rc, GrantWait& gw,
                                             std::uint64_t deadline) {
@@ -27,7 +32,8 @@ io::Task<GrantWait::Result> wait_with_pings(relay::ClientSession& cs, relay::Req
 
 io::Task<GrantWait::Result> wait_for_grant(relay::ClientSession& cs, relay::RequestContext& rc, GrantWait& gw,
                                            std::uint64_t deadline) {
-    relay::StopWhenClientGone watch(cs, interrupt_wait, &gw);
+    InterruptWait interrupt_on_gone(gw);
+    relay::StopWhenClientGone watch(cs, interrupt_on_gone);
     co_return co_await wait_with_pings(cs, rc, gw, deadline);
 }
 

@@ -317,19 +317,18 @@ TEST_CASE("the peer-gone hook fires when nobody is reading") {
     auto* sock = new Socket(loop, server);
     sock->start_receiving();
     bool fired = false;
-    struct Ctx {
-        bool* fired;
-        Loop* loop;
+    struct Listener final : rr::io::PeerGoneListener {
+        Listener(bool& f, Loop& l, Socket* s) noexcept : fired(f), loop(l), sock(s) {}
+        bool& fired;
+        Loop& loop;
         Socket* sock;
-    } ctx{&fired, &loop, sock};
-    sock->set_on_peer_gone(
-        [](void* p) {
-            auto* c = static_cast<Ctx*>(p);
-            *c->fired = true;
-            c->sock->close_and_destroy();
-            c->loop->stop();
-        },
-        &ctx);
+        void on_peer_gone() noexcept override {
+            fired = true;
+            sock->close_and_destroy();
+            loop.stop();
+        }
+    } listener(fired, loop, sock);
+    sock->set_on_peer_gone(&listener);
     close(client);
     run(loop, []() -> Task<void> { co_return; }());
     CHECK(fired);
