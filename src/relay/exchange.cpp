@@ -342,70 +342,93 @@ struct ClientProbe final : ClientGoneHandler {
     }
 };
 
-// Tries the exchange, once more on a fresh connection when a pooled one turns out
-// to have died before answering (and the whole request is still at hand): always
-// when it died before accepting the request, after the request went out only when
-// replay_after_read allows it.
-io::Task<Attempt> exchange(ClientSession& cs, RequestContext& rc, const ForwardPlan& plan, std::string& out,
-                           BodyTracker& body, bool replayable) {
-    Shard& shard = cs.shard;
-    upstream::UpstreamPool& pool = shard.pool();
-    const std::uint32_t target = plan.target;
+// When an exchange's connect and head must be done by: the upstream timeout, or
+// the first-byte timeout when one is set and shorter (its expiry is then a
+// first-byte timeout, which may go to another channel).
+struct HeadDeadline {
+    std::uint64_t at_ms = 0;
+    bool first_byte_cuts = false;
+};
+
+HeadDeadline head_deadline(Shard& shard, const ForwardPlan& plan) noexcept {
     const std::uint64_t timeout = plan.upstream_timeout_ms ? plan.upstream_timeout_ms : shard.settings().upstream_timeout_ms;
-    // One deadline for connect + head: the upstream timeout, or the first-byte
-    // timeout when one is set and shorter (then its expiry is a first-byte timeout).
     const std::uint64_t first_byte = plan.first_byte_timeout_off ? 0
                                      : plan.first_byte_timeout_ms ? plan.first_byte_timeout_ms
                                                                   : shard.settings().first_byte_timeout_ms;
-    const bool first_byte_cuts = first_byte != 0 && first_byte < timeout;
-    const std::uint64_t first_byte_deadline = shard.loop().now_ms() + (first_byte_cuts ? first_byte : timeout);
-    for (int attempt = 0;; ++attempt) {
-        // The lease closes the connection on every way out but the give_back below.
-        upstream::ConnLease conn = pool.take_idle(target);
-        if (!conn) {
-            upstream::Acquired a = co_await pool.connect(target, first_byte_deadline);
-            if (!a.conn) {
-                if (a.reason.empty() || a.error == -ETIMEDOUT) {
-                    Attempt failed = unread(io_failure(a.error, "cannot connect to upstream"), obs::ReplayReason::connect_failed);
-                    failed.first_byte = first_byte_cuts && a.error == -ETIMEDOUT;  // counted; retried as unread
-                    co_return failed;
-                }
-                // e.g. the TLS handshake's own reason
-                co_return unread(failure(502, "upstream_error", a.reason), obs::ReplayReason::connect_failed);
+    HeadDeadline d;
+    d.first_byte_cuts = first_byte != 0 && first_byte < timeout;
+    d.at_ms = shard.loop().now_ms() + (d.first_byte_cuts ? first_byte : timeout);
+    return d;
+}
+
+// Which connection an exchange goes out on.
+enum class ConnChoice { idle_or_new, new_only };
+
+// One exchange on one upstream connection: an idle pooled one if allowed and there
+// is one, else a new one. The lease closes the connection on every way out but a
+// completed exchange, which hands it back to the pool.
+io::Task<Attempt> exchange_once(ClientSession& cs, RequestContext& rc, const ForwardPlan& plan, std::string& out,
+                                BodyTracker& body, const HeadDeadline& deadline, ConnChoice choice) {
+    Shard& shard = cs.shard;
+    upstream::UpstreamPool& pool = shard.pool();
+    upstream::ConnLease conn;
+    if (choice == ConnChoice::idle_or_new) conn = pool.take_idle(plan.target);
+    if (!conn) {
+        upstream::Acquired a = co_await pool.connect(plan.target, deadline.at_ms);
+        if (!a.conn) {
+            if (a.reason.empty() || a.error == -ETIMEDOUT) {
+                Attempt failed = unread(io_failure(a.error, "cannot connect to upstream"), obs::ReplayReason::connect_failed);
+                failed.first_byte = deadline.first_byte_cuts && a.error == -ETIMEDOUT;  // counted; retried as unread
+                co_return failed;
             }
-            conn = std::move(a.conn);
+            // e.g. the TLS handshake's own reason
+            co_return unread(failure(502, "upstream_error", a.reason), obs::ReplayReason::connect_failed);
         }
-        ++conn->requests;
-        const std::uint64_t started = shard.loop().now_ms();
-        Attempt result;
-        {
-            // A half-closed client still gets its answer: only a failed client socket
-            // cuts, and a FIN before the answer is under way gets the probe.
-            ClientProbe probe(cs, rc, *conn->socket);
-            StopWhenClientGone watch(cs, probe, ClientGoneAt::failure);
-            result = co_await attempt_exchange(cs, rc, *conn, out, body, plan, first_byte_deadline,
-                                               first_byte_cuts);
-        }
-        rc.upstream_ms += shard.loop().now_ms() - started;
-        if (result.kind == Attempt::done) {
-            conn.give_back(result.upstream_reusable);
-            co_return result;
-        }
-        conn.discard();
-        if (result.kind == Attempt::stale && replayable && attempt == 0 &&
-            (result.unread || replay_after_read(rc, shard.settings()))) {
-            ++shard.counters().upstream_retries;
-            if (obs::ShardMetrics* m = shard.obs().metrics) m->count_upstream_replay(result.reason);
-            continue;
-        }
-        if (result.kind == Attempt::stale) {
-            Attempt closed = failure(502, "upstream_error", "upstream closed the connection before responding");
-            closed.unread = result.unread;
-            closed.reason = result.reason;
-            co_return closed;
-        }
-        co_return result;
+        conn = std::move(a.conn);
     }
+    ++conn->requests;
+    const std::uint64_t started = shard.loop().now_ms();
+    Attempt result;
+    {
+        // A half-closed client still gets its answer: only a failed client socket
+        // cuts, and a FIN before the answer is under way gets the probe.
+        ClientProbe probe(cs, rc, *conn->socket);
+        StopWhenClientGone watch(cs, probe, ClientGoneAt::failure);
+        result = co_await attempt_exchange(cs, rc, *conn, out, body, plan, deadline.at_ms, deadline.first_byte_cuts);
+    }
+    rc.upstream_ms += shard.loop().now_ms() - started;
+    if (result.kind == Attempt::done)
+        conn.give_back(result.upstream_reusable);
+    else
+        conn.discard();
+    co_return result;
+}
+
+// The exchange, and at most one replay of it on a new connection when the first
+// one closed before answering (typically a pooled connection the upstream had
+// dropped while idle) and the whole request is still at hand: always when it
+// closed before accepting the request, after the request went out only when
+// replay_after_read allows it. The replay is part of using a connection pool, not
+// a retry: the same upstream, nothing answered, nothing reached the client; going
+// elsewhere is the caller's choice (ForwardOutcome::retry, the gateway's channel
+// loop).
+io::Task<Attempt> exchange(ClientSession& cs, RequestContext& rc, const ForwardPlan& plan, std::string& out,
+                           BodyTracker& body, bool replayable) {
+    Shard& shard = cs.shard;
+    const HeadDeadline deadline = head_deadline(shard, plan);  // one for both: the client waits once
+    Attempt result = co_await exchange_once(cs, rc, plan, out, body, deadline, ConnChoice::idle_or_new);
+    if (result.kind == Attempt::stale && replayable && (result.unread || replay_after_read(rc, shard.settings()))) {
+        ++shard.counters().upstream_retries;
+        if (obs::ShardMetrics* m = shard.obs().metrics) m->count_upstream_replay(result.reason);
+        result = co_await exchange_once(cs, rc, plan, out, body, deadline, ConnChoice::new_only);
+    }
+    if (result.kind == Attempt::stale) {
+        Attempt closed = failure(502, "upstream_error", "upstream closed the connection before responding");
+        closed.unread = result.unread;
+        closed.reason = result.reason;
+        co_return closed;
+    }
+    co_return result;
 }
 
 }  // namespace

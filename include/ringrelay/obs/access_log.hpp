@@ -111,6 +111,21 @@ enum class UsageReport : std::uint8_t {
     unknown,   // billable, but the answer carried no usage: nothing was counted
 };
 
+// What the gateway learnt of one request, for its access line and metrics: the
+// caller's key, the channel that served it, the model, how long it queued, what it
+// used. Filled stage by stage as the gateway handles the request; empty in relay
+// mode. Plain values: it lives in the request's context, on the shard's thread.
+struct RequestAttribution {
+    std::string api_key_id;
+    std::string channel_id;  // the last channel tried
+    std::string model;
+    bool stream = false;          // the client asked for a stream
+    std::uint64_t queue_ms = 0;   // waiting for the key slot and the global token
+    UsageReport usage = UsageReport::none;  // set by the gateway's usage count
+    std::uint64_t prompt_tokens = 0;        // usage == reported
+    std::uint64_t completion_tokens = 0;
+};
+
 // One log line's data. Fixed size (about 700 bytes), no pointers: a copy is the whole
 // record. Durations in nanoseconds (written as milliseconds with 3 decimals).
 struct AccessRecord {

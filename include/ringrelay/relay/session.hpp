@@ -180,15 +180,9 @@ struct RequestContext {
     ResponseBodyObserver* body_observer = nullptr;
     int upstream_status = 0;
     std::uint64_t upstream_ms = 0;  // from sending the request to the end of the response
-    std::uint64_t queue_ms = 0;     // waiting for the key slot and the token
-    // For the access log (gateway mode).
-    std::string api_key_id;
-    std::string channel_id;
-    std::string model;
-    bool stream = false;
-    obs::UsageReport usage = obs::UsageReport::none;  // set by the gateway's usage count
-    std::uint64_t prompt_tokens = 0;                  // usage == reported
-    std::uint64_t completion_tokens = 0;
+    // Whose request it was and what it used: written by the gateway's stages only
+    // (the relay leaves it empty), read by finish_request for the log and metrics.
+    obs::RequestAttribution attribution;
 };
 
 // Where and how to forward: set by the routing stage (relay mode: the one

@@ -55,7 +55,7 @@ Outcome authorize(GatewayRequest& req) {
         return Outcome::rejected(401, "key_expired", "api key has expired", false);
     }
     copy_key(match.key, reader, req.key);
-    req.rc.api_key_id = req.key.id;
+    req.rc.attribution.api_key_id = req.key.id;
     return Outcome::proceed();
 }
 

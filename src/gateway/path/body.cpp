@@ -23,8 +23,8 @@ Outcome accept_body(GatewayRequest& req, relay::WholeBody& read) {
     if (!req.key.allows(req.fields.model))
         return Outcome::rejected(403, "model_not_allowed", "model not allowed for this key");
     read_session_body(req);
-    req.rc.model = req.fields.model;
-    req.rc.stream = req.fields.stream;
+    req.rc.attribution.model = req.fields.model;
+    req.rc.attribution.stream = req.fields.stream;
     return Outcome::proceed();
 }
 

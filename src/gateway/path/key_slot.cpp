@@ -39,7 +39,7 @@ io::Task<Outcome> take_key_slot(GatewayRequest& req) {
         if (end == WaitEnd::client_gone) co_return Outcome::finished(false);
         if (end == WaitEnd::timed_out) co_return Outcome::rejected(429, "key_in_use", "api key is already in use");
     }
-    req.rc.queue_ms = shard.loop().now_ms() - wait_started;
+    req.rc.attribution.queue_ms = shard.loop().now_ms() - wait_started;
     log_debug_event(shard.obs(), relay::DebugEvent::key_acquired, req.rc, keys.in_flight(key.key_hash));
     co_return Outcome::proceed();
 }

@@ -39,7 +39,7 @@ io::Task<Outcome> wait_for_token(GatewayRequest& req, TokenStatus status, TokenW
         co_await wait_for_grant(req.cs, req.rc, gw, started + shard.settings().upstream_queue_timeout_ms);
     const WaitEnd end = co_await settle_token_wait(r, tokens, waiter, gw, req.token);
     if (end == WaitEnd::client_gone) co_return Outcome::finished(false);
-    req.rc.queue_ms += shard.loop().now_ms() - started;
+    req.rc.attribution.queue_ms += shard.loop().now_ms() - started;
     if (end == WaitEnd::timed_out)
         co_return Outcome::rejected(429, "queue_timeout", "timeout waiting for upstream concurrency slot");
     co_return Outcome::proceed();

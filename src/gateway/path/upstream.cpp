@@ -69,12 +69,12 @@ struct UsageCount final : relay::ResponseBodyObserver {
     std::uint64_t note_usage(const TokenUsage& usage) noexcept {
         relay::RequestContext& rc = req.rc;
         if (!usage.found) {
-            rc.usage = obs::UsageReport::unknown;
+            rc.attribution.usage = obs::UsageReport::unknown;
             return 0;
         }
-        rc.usage = obs::UsageReport::reported;
-        rc.prompt_tokens = usage.prompt_tokens;
-        rc.completion_tokens = usage.completion_tokens;
+        rc.attribution.usage = obs::UsageReport::reported;
+        rc.attribution.prompt_tokens = usage.prompt_tokens;
+        rc.attribution.completion_tokens = usage.completion_tokens;
         return usage.total_tokens ? usage.total_tokens : usage.prompt_tokens + usage.completion_tokens;
     }
 
@@ -84,7 +84,7 @@ struct UsageCount final : relay::ResponseBodyObserver {
         const int status = req.rc.upstream_status;
         if (!wants_id || status < 200 || status > 299 || ids.id().empty()) return;
         try {
-            req.sg.shared().responses.remember(ids.id(), req.rc.channel_id, req.key.id, now_unix_ms());
+            req.sg.shared().responses.remember(ids.id(), req.rc.attribution.channel_id, req.key.id, now_unix_ms());
         } catch (...) {  // out of memory: the id is routed normally later, nothing else is lost
         }
     }
@@ -171,28 +171,12 @@ private:
     UsageCount count_;
 };
 
-}  // namespace
-
-io::Task<Outcome> relay_upstream(GatewayRequest& req) {
+// The one retry loop: a channel is picked, its target resolved and the request
+// forwarded, until one answers or no attempt is left; a failure handed back becomes
+// the rejection (502/504 with the last attempt's reason). The relay's replay of a
+// dead pooled connection happens inside one attempt (relay/exchange.cpp).
+io::Task<Outcome> try_channels(GatewayRequest& req) {
     relay::Shard& shard = req.shard;
-    const UpstreamTurn turn(req);
-    {
-        // The global token before any channel slot: a request waiting for it holds no
-        // channel's max_concurrency (a queue of them would turn newcomers away with 503
-        // no_available_channel for up to the queue timeout), and the channel is picked
-        // with the token in hand, so the pick is fresh.
-        TokenPool& tokens = req.sg.shared().tokens;
-        GrantWait gw(shard.loop());
-        TokenWaiter waiter(&GrantWait::on_grant, &gw);
-        const TokenStatus status = tokens.acquire(waiter);
-        if (status == TokenStatus::granted) {
-            req.token = TokenGuard(tokens);  // the usual case
-        } else if (Outcome waited = co_await wait_for_token(req, status, waiter, gw); !waited.goes_on()) {
-            co_return waited;
-        }
-    }
-    // Attempts until one is answered or none is left; a failure handed back becomes
-    // the rejection (502/504 with the last attempt's reason).
     const std::uint32_t retries = shard.settings().retries;
     std::vector<std::string> tried;
     relay::ForwardOutcome last;
@@ -217,7 +201,7 @@ io::Task<Outcome> relay_upstream(GatewayRequest& req) {
         std::string mapped_body;
         relay::ForwardPlan plan = plan_for(req, ch, target, mapped_body);
         plan.retry_allowed = attempt < retries && pick.others_usable;
-        req.rc.channel_id = ch.id;
+        req.rc.attribution.channel_id = ch.id;
         if (attempt > 0)  // the request goes out again, on another channel
             if (obs::ShardMetrics* m = shard.obs().metrics) m->count_upstream_replay(last.replay_reason);
         last = co_await relay::forward_request(req.cs, req.rc, plan);
@@ -234,6 +218,29 @@ io::Task<Outcome> relay_upstream(GatewayRequest& req) {
     co_return req.reject_with(last.status ? last.status : 502,
                               last.code.empty() ? std::string_view("upstream_error") : last.code,
                               last.message.empty() ? std::string("upstream failed") : std::move(last.message));
+}
+
+}  // namespace
+
+io::Task<Outcome> relay_upstream(GatewayRequest& req) {
+    relay::Shard& shard = req.shard;
+    const UpstreamTurn turn(req);
+    {
+        // The global token before any channel slot: a request waiting for it holds no
+        // channel's max_concurrency (a queue of them would turn newcomers away with 503
+        // no_available_channel for up to the queue timeout), and the channel is picked
+        // with the token in hand, so the pick is fresh.
+        TokenPool& tokens = req.sg.shared().tokens;
+        GrantWait gw(shard.loop());
+        TokenWaiter waiter(&GrantWait::on_grant, &gw);
+        const TokenStatus status = tokens.acquire(waiter);
+        if (status == TokenStatus::granted) {
+            req.token = TokenGuard(tokens);  // the usual case
+        } else if (Outcome waited = co_await wait_for_token(req, status, waiter, gw); !waited.goes_on()) {
+            co_return waited;
+        }
+    }
+    co_return co_await try_channels(req);
 }
 
 }  // namespace rr::gateway

@@ -16,12 +16,12 @@ struct InterruptWait final : relay::ClientGoneHandler {
 io::Task<GrantWait::Result> wait_with_pings(relay::ClientSession& cs, relay::RequestContext& rc, GrantWait& gw,
                                             std::uint64_t deadline) {
     io::Loop& loop = cs.shard.loop();
-    if (rc.stream && !rc.stream_started() && co_await relay::start_early_stream(cs, rc) < 0) {
+    if (rc.attribution.stream && !rc.stream_started() && co_await relay::start_early_stream(cs, rc) < 0) {
         gw.interrupt();  // the client is gone
         co_return co_await gw.wait(deadline);
     }
     for (;;) {
-        const std::uint64_t next_ping = rc.stream ? loop.now_ms() + relay::kStreamPingIntervalMs : deadline;
+        const std::uint64_t next_ping = rc.attribution.stream ? loop.now_ms() + relay::kStreamPingIntervalMs : deadline;
         const GrantWait::Result r = co_await gw.wait(std::min(deadline, next_ping));
         if (r != GrantWait::Result::timed_out || loop.now_ms() >= deadline) co_return r;
         if (co_await relay::send_stream_ping(cs, rc) < 0) gw.interrupt();

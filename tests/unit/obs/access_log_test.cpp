@@ -635,23 +635,38 @@ TEST_CASE("under steady traffic the shards do not ring the writer per record") {
 
 TEST_CASE("a ring past half full wakes a napping writer before records are dropped") {
     TempDir dir;
-    // A writer that would nap a whole second: only the half-full ring can wake it.
-    AccessLog log(1, {.path = dir.file("a.log"), .ring_bytes = 32 * 1024, .flush_interval_ms = 1000});
+    // A writer that would nap ten seconds: only the half-full ring can wake it sooner.
+    // Each round pushes until a producer rings (the ring passed half full, so nothing
+    // was dropped yet), then sees the writer drain it all well inside the nap. Paced
+    // by what the writer does, not by a clock: a writer that is slow to get a CPU on a
+    // busy machine does not make records drop here (a fixed-rate producer did).
+    AccessLog log(1, {.path = dir.file("a.log"), .ring_bytes = 32 * 1024, .flush_interval_ms = 10'000});
     std::string error;
     REQUIRE(log.start(error));
     REQUIRE(log.producer(0).push(sample_request()));
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    while (log.written() != 1 && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
-    REQUIRE(log.written() == 1);  // the writer took it and now naps
-    // 200 records, 300 us apart (60 ms): over two rings' worth inside one nap.
-    for (int i = 0; i < 200; ++i) {
-        const auto next = std::chrono::steady_clock::now() + std::chrono::microseconds(300);
-        log.producer(0).push(sample_request());
-        while (std::chrono::steady_clock::now() < next) std::this_thread::yield();
+    const auto written_by = [&](std::uint64_t n, std::chrono::steady_clock::time_point deadline) {
+        while (log.written() != n && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+        return log.written() == n;
+    };
+    REQUIRE(written_by(1, std::chrono::steady_clock::now() + std::chrono::seconds(5)));  // now it naps
+    std::uint64_t pushed = 1;
+    for (int round = 0; round < 3; ++round) {
+        const std::uint64_t rings = log.wakeups();
+        const std::uint64_t before = pushed;
+        // A 32 KiB ring holds fewer than 200 lines: it passes half full on the way.
+        while (log.wakeups() == rings && pushed - before < 200) {
+            REQUIRE(log.producer(0).push(sample_request()));
+            ++pushed;
+        }
+        CAPTURE(round);
+        REQUIRE(log.wakeups() == rings + 1);
+        CHECK(pushed - before > 4);  // it took lines to get there, not the first one
+        // Well before the ten-second nap would end.
+        CHECK(written_by(pushed, std::chrono::steady_clock::now() + std::chrono::seconds(5)));
     }
     log.stop();
     CHECK(log.dropped() == 0);
-    CHECK(log.written() == 201);
+    CHECK(log.written() == pushed);
 }
 
 TEST_CASE("escaping: any mix of plain, special and non-ASCII bytes at any offset reads back") {
