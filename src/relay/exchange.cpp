@@ -404,31 +404,24 @@ io::Task<Attempt> exchange_once(ClientSession& cs, RequestContext& rc, const For
     co_return result;
 }
 
-// The exchange, and at most one replay of it on a new connection when the first
-// one closed before answering (typically a pooled connection the upstream had
-// dropped while idle) and the whole request is still at hand: always when it
-// closed before accepting the request, after the request went out only when
-// replay_after_read allows it. The replay is part of using a connection pool, not
-// a retry: the same upstream, nothing answered, nothing reached the client; going
-// elsewhere is the caller's choice (ForwardOutcome::retry, the gateway's channel
-// loop).
-io::Task<Attempt> exchange(ClientSession& cs, RequestContext& rc, const ForwardPlan& plan, std::string& out,
-                           BodyTracker& body, bool replayable) {
-    Shard& shard = cs.shard;
-    const HeadDeadline deadline = head_deadline(shard, plan);  // one for both: the client waits once
-    Attempt result = co_await exchange_once(cs, rc, plan, out, body, deadline, ConnChoice::idle_or_new);
-    if (result.kind == Attempt::stale && replayable && (result.unread || replay_after_read(rc, shard.settings()))) {
-        ++shard.counters().upstream_retries;
-        if (obs::ShardMetrics* m = shard.obs().metrics) m->count_upstream_replay(result.reason);
-        result = co_await exchange_once(cs, rc, plan, out, body, deadline, ConnChoice::new_only);
-    }
-    if (result.kind == Attempt::stale) {
-        Attempt closed = failure(502, "upstream_error", "upstream closed the connection before responding");
-        closed.unread = result.unread;
-        closed.reason = result.reason;
-        co_return closed;
-    }
-    co_return result;
+// The first exchange closed before answering (typically a pooled connection the
+// upstream had dropped while idle) and the whole request is still at hand: it goes
+// once more, on a new connection; always when the upstream provably did not read it,
+// after it went out only when replay_after_read allows it. The replay is part of
+// using a connection pool, not a retry: the same upstream, nothing answered, nothing
+// reached the client; going elsewhere is the caller's choice (ForwardOutcome::retry,
+// the gateway's channel loop).
+bool replays_on_new_connection(const Attempt& a, const RequestContext& rc, const ServeSettings& st,
+                               bool request_complete) noexcept {
+    return a.kind == Attempt::stale && request_complete && (a.unread || replay_after_read(rc, st));
+}
+
+// A connection that closed before answering, replay or not: the client's 502.
+Attempt closed_before_answer(const Attempt& stale) {
+    Attempt closed = failure(502, "upstream_error", "upstream closed the connection before responding");
+    closed.unread = stale.unread;
+    closed.reason = stale.reason;
+    return closed;
 }
 
 }  // namespace
@@ -549,7 +542,15 @@ io::Task<ForwardOutcome> forward_request(ClientSession& cs, RequestContext& rc, 
             co_return answered(false);
         }
     }
-    const Attempt a = co_await exchange(cs, rc, plan, out, body, body.done());
+    // Not a loop: one exchange, and at most one replay of it.
+    const HeadDeadline deadline = head_deadline(shard, plan);  // one for both: the client waits once
+    Attempt a = co_await exchange_once(cs, rc, plan, out, body, deadline, ConnChoice::idle_or_new);
+    if (replays_on_new_connection(a, rc, st, body.done())) {
+        ++shard.counters().upstream_retries;
+        if (obs::ShardMetrics* m = shard.obs().metrics) m->count_upstream_replay(a.reason);
+        a = co_await exchange_once(cs, rc, plan, out, body, deadline, ConnChoice::new_only);
+    }
+    if (a.kind == Attempt::stale) a = closed_before_answer(a);
     shard.buffers().give(std::move(out));
     co_return co_await outcome_of_attempt(cs, rc, plan, a, body.done());
 }

@@ -171,12 +171,30 @@ private:
     UsageCount count_;
 };
 
-// The one retry loop: a channel is picked, its target resolved and the request
-// forwarded, until one answers or no attempt is left; a failure handed back becomes
-// the rejection (502/504 with the last attempt's reason). The relay's replay of a
-// dead pooled connection happens inside one attempt (relay/exchange.cpp).
-io::Task<Outcome> try_channels(GatewayRequest& req) {
+}  // namespace
+
+io::Task<Outcome> relay_upstream(GatewayRequest& req) {
     relay::Shard& shard = req.shard;
+    const UpstreamTurn turn(req);
+    {
+        // The global token before any channel slot: a request waiting for it holds no
+        // channel's max_concurrency (a queue of them would turn newcomers away with 503
+        // no_available_channel for up to the queue timeout), and the channel is picked
+        // with the token in hand, so the pick is fresh.
+        TokenPool& tokens = req.sg.shared().tokens;
+        GrantWait gw(shard.loop());
+        TokenWaiter waiter(&GrantWait::on_grant, &gw);
+        const TokenStatus status = tokens.acquire(waiter);
+        if (status == TokenStatus::granted) {
+            req.token = TokenGuard(tokens);  // the usual case
+        } else if (Outcome waited = co_await wait_for_token(req, status, waiter, gw); !waited.goes_on()) {
+            co_return waited;
+        }
+    }
+    // The one retry loop: a channel is picked, its target resolved and the request
+    // forwarded, until one answers or no attempt is left; a failure handed back
+    // becomes the rejection (502/504 with the last attempt's reason). The relay's
+    // replay of a dead pooled connection is inside one attempt (relay/exchange.cpp).
     const std::uint32_t retries = shard.settings().retries;
     std::vector<std::string> tried;
     relay::ForwardOutcome last;
@@ -218,29 +236,6 @@ io::Task<Outcome> try_channels(GatewayRequest& req) {
     co_return req.reject_with(last.status ? last.status : 502,
                               last.code.empty() ? std::string_view("upstream_error") : last.code,
                               last.message.empty() ? std::string("upstream failed") : std::move(last.message));
-}
-
-}  // namespace
-
-io::Task<Outcome> relay_upstream(GatewayRequest& req) {
-    relay::Shard& shard = req.shard;
-    const UpstreamTurn turn(req);
-    {
-        // The global token before any channel slot: a request waiting for it holds no
-        // channel's max_concurrency (a queue of them would turn newcomers away with 503
-        // no_available_channel for up to the queue timeout), and the channel is picked
-        // with the token in hand, so the pick is fresh.
-        TokenPool& tokens = req.sg.shared().tokens;
-        GrantWait gw(shard.loop());
-        TokenWaiter waiter(&GrantWait::on_grant, &gw);
-        const TokenStatus status = tokens.acquire(waiter);
-        if (status == TokenStatus::granted) {
-            req.token = TokenGuard(tokens);  // the usual case
-        } else if (Outcome waited = co_await wait_for_token(req, status, waiter, gw); !waited.goes_on()) {
-            co_return waited;
-        }
-    }
-    co_return co_await try_channels(req);
 }
 
 }  // namespace rr::gateway
