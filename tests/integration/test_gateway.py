@@ -65,6 +65,17 @@ class Gateway(harness.IntegrationTestCase):
             t.join(30)
         return results
 
+    def start_holder(self, gw, key, delay_ms):
+        """A request of key that the mock holds for delay_ms, in a thread; returns once
+        it is at the upstream (so it holds the key's slot and a token), however slowly
+        the thread starts on a loaded machine."""
+        before = self.mock.stats()['requests']
+        holder = threading.Thread(target=lambda: self.chat(gw, key, headers={'x-mock-delay-ms': str(delay_ms)}))
+        holder.start()
+        harness.wait_for(lambda: self.mock.stats()['requests'] == before + 1, timeout=5,
+                         message='the holding request at the upstream')
+        return holder
+
     def metrics(self, gw):
         """The admin /metrics text of gw, as {sample (name{labels}): value}."""
         with open(os.path.join(self.data, 'admin.token')) as f:
@@ -599,9 +610,7 @@ class Concurrency(Gateway):
         key = self.make_key(max_wait=2)
         self.make_channel()
         gw = self.start_gateway()
-        holder = threading.Thread(target=lambda: self.chat(gw, key, headers={'x-mock-delay-ms': '800'}))
-        holder.start()
-        time.sleep(0.15)
+        holder = self.start_holder(gw, key, 800)
         body = json.dumps({'model': 'gpt-test'}).encode()
         s = socket.create_connection((HOST, gw.port))
         s.sendall(b'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n'
@@ -625,7 +634,10 @@ class Concurrency(Gateway):
                                             'x-mock-chunk-delay-ms': '200'})
         next(stream.events())
         stream.conn.abort()
-        time.sleep(0.1)
+        # Freed long before the stream's 20 s would end: once the gateway has heard
+        # the reset (a moment, or longer on a loaded machine).
+        harness.wait_for(lambda: self.metrics(gw).get('ringrelay_keys_in_flight') == 0, timeout=5,
+                         message='the key freed')
         self.assertStatus(self.chat(gw, key), 200)
         harness.wait_for(lambda: self.mock.stats()['streams_cut'] >= 1, timeout=3, message='upstream stream cut')
 
@@ -635,9 +647,7 @@ class EarlyStream(Gateway):
         key = self.make_key(max_wait=1)
         self.make_channel()
         gw = self.start_gateway()
-        holder = threading.Thread(target=lambda: self.chat(gw, key, headers={'x-mock-delay-ms': '800'}))
-        holder.start()
-        time.sleep(0.15)
+        holder = self.start_holder(gw, key, 800)
         sent = time.monotonic()
         stream = harness.SSEStream(gw.port, CHAT, {'model': 'gpt-test', 'stream': True},
                                    headers={'Authorization': 'Bearer ' + key['secret']})
@@ -655,9 +665,7 @@ class EarlyStream(Gateway):
         key = self.make_key(max_wait=1)
         self.make_channel()
         gw = self.start_gateway('--upstream-queue-timeout', '300ms')
-        holder = threading.Thread(target=lambda: self.chat(gw, key, headers={'x-mock-delay-ms': '1000'}))
-        holder.start()
-        time.sleep(0.15)
+        holder = self.start_holder(gw, key, 1000)
         stream = harness.SSEStream(gw.port, CHAT, {'model': 'gpt-test', 'stream': True},
                                    headers={'Authorization': 'Bearer ' + key['secret']})
         events = stream.read_all()
