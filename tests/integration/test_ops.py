@@ -60,7 +60,9 @@ class Drain(Ops):
         self.assertEqual(idle.read_response('GET').status, 200)
         started = time.monotonic()
         os.kill(gw.pid, signal.SIGTERM)
-        time.sleep(0.2)
+        # The drain has begun once the listener is closed (however long the signal
+        # takes to be handled on a loaded machine).
+        harness.wait_for(lambda: not harness.tcp_connectable(gw.port), timeout=5, message='the listener closed')
         # New requests on an open connection: 503 shutting_down and Connection: close.
         idle.send(b'GET /v1/models HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n' % keys[2]['secret'].encode())
         resp = idle.read_response('GET')
@@ -274,13 +276,15 @@ class Metrics(Ops):
         for _ in range(5):
             self.assertStatus(self.chat(gw, key), 200)
         self.assert_error(self.chat(gw, None), 401, 'invalid_api_key')
-        slow = threading.Thread(target=lambda: self.chat(gw, key, headers={'x-mock-delay-ms': '800'}))
+        slow = threading.Thread(target=lambda: self.chat(gw, key, headers={'x-mock-delay-ms': '3000'}))
         slow.start()
-        time.sleep(0.3)
-        busy = self.metrics()
-        self.assertEqual(busy['ringrelay_upstream_tokens_in_use'], 1)
-        self.assertEqual(busy['ringrelay_keys_in_flight'], 1)
-        slow.join(5)
+        # While it is at the upstream (reached as soon as its thread gets a CPU).
+        # Its key slot and its token show while it is there; a gauge that did not move
+        # fails the wait.
+        harness.wait_for(lambda: (lambda m: m['ringrelay_keys_in_flight'] == 1 and
+                                  m['ringrelay_upstream_tokens_in_use'] == 1)(self.metrics()),
+                         timeout=2.5, message='the slow request holding its key slot and a token')
+        slow.join(10)
         # A request's counts are filed as it ends, just after its last byte went
         # out: the slow one may be read back before they move.
         harness.wait_for(lambda: self.total(self.metrics(), 'ringrelay_requests_total') -
