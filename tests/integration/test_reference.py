@@ -144,7 +144,11 @@ class Reference(harness.IntegrationTestCase):
         for top in ('README.md', 'docs', 'src', 'include', 'tests', 'tools', 'bench', 'dist', 'contrib'):
             path = os.path.join(ROOT, top)
             walk = [(ROOT, [], [top])] if os.path.isfile(path) else os.walk(path)
-            for base, _, files in walk:
+            for base, dirs, files in walk:
+                # Installed packages (tests/sdk/node_modules, git-ignored) are not the
+                # repo's: @ai-sdk/provider's own sources import ../shared/.
+                if 'node_modules' in dirs:
+                    dirs.remove('node_modules')
                 for name in files:
                     if name == os.path.basename(__file__) or 'corpus' in base:
                         continue

@@ -1,11 +1,15 @@
 """Real clients, unchanged, against ringrelay's gateway mode: the official OpenAI SDK
-(npm `openai`) and Anthropic SDK (npm `@anthropic-ai/sdk`), pinned in tests/sdk/,
+(npm `openai`) and Anthropic SDK (npm `@anthropic-ai/sdk`), and the Vercel AI SDK (npm
+`ai` with its providers `@ai-sdk/openai` and `@ai-sdk/anthropic`), pinned in tests/sdk/,
 pointed at ringrelay with a gateway key as their apiKey. Each SDK's node script
 (tests/sdk/*_client.mjs) makes the calls and prints one JSON line of what the SDK
 returned or threw; this file asserts on it, and on what reached ringrelay-mock.
 Covered: plain and streamed answers, the Responses API (create, stream, retrieve), /v1/models, the gateway's own errors as the SDKs'
 error classes, and streams that must wait (REFERENCE.md section 3: 200 and the SSE head at
-once, then the answer, or the gateway's SSE error event when the wait fails).
+once, then the answer, or the gateway's SSE error event when the wait fails). The AI SDK:
+generateText and streamText on the Responses API, chat completions and Anthropic
+messages, each answer's usage checked against the mock's rule and the gateway's access
+log (--log-file), and a bad key as the provider's APICallError with the gateway's 401.
 
 Needs node (>= 18) and tests/sdk/node_modules (tools/install-sdk-deps.sh). Without
 them every test is skipped, and the run exits 77 so meson reports SKIP, not OK.
@@ -28,7 +32,8 @@ from harness import HOST, last_header
 
 SDK_DIR = os.environ.get('RR_SDK_DIR') or os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                                        os.pardir, 'sdk')
-SDK_MODULES = ('openai', os.path.join('@anthropic-ai', 'sdk'))
+SDK_MODULES = ('openai', os.path.join('@anthropic-ai', 'sdk'), 'ai', os.path.join('@ai-sdk', 'openai'),
+               os.path.join('@ai-sdk', 'anthropic'))
 MIN_NODE_MAJOR = 18
 SCRIPT_TIMEOUT_MS = 60000   # the script's own watchdog
 REQUEST_TIMEOUT_MS = 10000  # each SDK call (the SDK's timeout option)
@@ -104,11 +109,32 @@ class SdkGateway(harness.IntegrationTestCase):
         cls.gateway = harness.RingrelayServer(
             ['serve', '--mode', 'gateway', '--listen', '%s:%d' % (HOST, port),
              '--admin-listen', '%s:%d' % (HOST, admin), '--shards', '2', '--data', cls.data,
-             '--upstream-max-concurrent', '1', '--upstream-queue-timeout', QUEUE_TIMEOUT],
+             '--upstream-max-concurrent', '1', '--upstream-queue-timeout', QUEUE_TIMEOUT,
+             '--log-file', cls.access_log_path()],
             health_path='/readyz')
         cls.addClassCleanup(cls._finish_process, cls.gateway)
         cls.gateway.start()
         cls.out = cls.run_script()
+
+    @classmethod
+    def access_log_path(cls):
+        return os.path.join(cls.data, 'access.log')
+
+    def access_line(self, trace_id):
+        """The gateway's access-log line of the request whose X-Request-Id was trace_id
+        (the writer flushes every few ms: wait for it)."""
+        self.assertTrue(trace_id, 'no X-Request-Id reached the SDK')
+        found = []
+
+        def scan():
+            with open(self.access_log_path()) as f:
+                records = [json.loads(line) for line in f if line.endswith('\n')]
+            found[:] = [rec for rec in records
+                        if rec.get('msg') == 'request' and rec.get('trace_id') == trace_id]
+            return found
+        harness.wait_for(scan, timeout=5, message='access-log line of %s' % trace_id)
+        self.assertEqual(len(found), 1, found)
+        return found[0]
 
     @classmethod
     def cli(cls, *args):
@@ -421,6 +447,106 @@ class AnthropicSdk(SdkGateway):
         self.assertEqual(last_header(last, 'anthropic-version'), sdk_sent['anthropic-version'])
         self.assert_secrets_absent(last)
 
+
+class VercelAiSdk(SdkGateway):
+    script = 'vercel_ai_client.mjs'
+
+    @classmethod
+    def config(cls):
+        return dict(super().config(), model='gpt-sdk', anthropic_model='claude-sdk')
+
+    # check name -> (the provider's API path, the model the answer names)
+    CALLS = {
+        'responses': ('/v1/responses', 'gpt-sdk'),
+        'chat': ('/v1/chat/completions', 'gpt-sdk'),
+        'anthropic': ('/v1/messages', 'claude-sdk'),
+    }
+
+    def assert_answer(self, name, stream):
+        """One generateText or streamText call: the mock's text, the usage the mock
+        reported (prompt tokens: its request body's bytes / 4 + 1), and the gateway's
+        access line for it, which counted the same usage."""
+        path, model = self.CALLS[name]
+        r = self.result('%s_%s' % (name, 'stream' if stream else 'generate'))
+        self.assertEqual(r['sent'], [{'url': self.gateway.url + path, 'method': 'POST'}])
+        self.assertEqual(r['upstream']['path'], path)
+        self.assertEqual(r['text'], EXPECTED_TEXT)
+        self.assertEqual(r['finish_reason'], 'stop')
+        self.assertEqual(r['model_id'], model)
+        prompt = r['upstream']['body_bytes'] // 4 + 1
+        self.assertEqual(r['usage'], {'input': prompt, 'output': CHUNKS, 'total': prompt + CHUNKS})
+        line = self.access_line(r['request_id'])
+        self.assertEqual((line['path'], line['status'], line['model'], line['stream']),
+                         (path, 200, model, stream))
+        self.assertEqual((line['usage'], line['prompt_tokens'], line['completion_tokens']),
+                         ('reported', prompt, CHUNKS))
+        return r
+
+    def assert_stream_pieces(self, name):
+        r = self.assert_answer(name, stream=True)
+        self.assertEqual(r['pieces'], ['w%d ' % i for i in range(CHUNKS)])
+        self.assertEqual(r['errors'], [])
+
+    def test_generate_text_on_the_responses_api(self):
+        self.assert_answer('responses', stream=False)
+
+    def test_stream_text_on_the_responses_api(self):
+        self.assert_stream_pieces('responses')
+
+    def test_generate_text_on_chat_completions(self):
+        self.assert_answer('chat', stream=False)
+
+    def test_stream_text_on_chat_completions(self):
+        self.assert_stream_pieces('chat')
+
+    def test_generate_text_on_anthropic_messages(self):
+        self.assert_answer('anthropic', stream=False)
+
+    def test_stream_text_on_anthropic_messages(self):
+        self.assert_stream_pieces('anthropic')
+
+    def assert_invalid_key(self, name):
+        """generateText throws, and streamText reports to onError, the provider's
+        APICallError with the gateway's 401 and its error body."""
+        path = self.CALLS[name][0]
+        r = self.result(name + '_invalid_key')
+        self.assertEqual(r['stream']['pieces'], [])
+        self.assertEqual(len(r['stream']['errors']), 1, r['stream'])
+        for err in (r['generate'], r['stream']['errors'][0]):
+            self.assertTrue(err.get('is_api_call_error'), err)
+            self.assertEqual((err['status'], err['url'], err['x_ringrelay_error']),
+                             (401, self.gateway.url + path, 'invalid_api_key'), err)
+            self.assertEqual(json.loads(err['response_body']),
+                             {'error': {'message': 'invalid api key', 'type': 'ringrelay_error',
+                                        'code': 'invalid_api_key'}})
+        return r
+
+    def test_an_invalid_key_is_an_api_call_error_401_on_the_responses_api(self):
+        r = self.assert_invalid_key('responses')
+        self.assertEqual(r['generate']['message'], 'invalid api key')
+
+    def test_an_invalid_key_is_an_api_call_error_401_on_chat_completions(self):
+        r = self.assert_invalid_key('chat')
+        self.assertEqual(r['generate']['message'], 'invalid api key')
+
+    def test_an_invalid_key_is_an_api_call_error_401_on_anthropic_messages(self):
+        # The anthropic provider takes its message only from an Anthropic-shaped error
+        # body ({"type":"error","error":{...}}); the gateway's own errors are OpenAI
+        # shaped on every path, so it falls back to the status text.
+        r = self.assert_invalid_key('anthropic')
+        self.assertEqual(r['generate']['message'], 'Unauthorized')
+
+    def test_only_the_answered_calls_reached_the_upstream_with_the_channel_credential(self):
+        # Two calls (generateText, streamText) per API; the six with a bad key never
+        # leave the gateway.
+        stats = self.mock.stats()
+        self.assertEqual(stats['requests'], 6, stats)
+        self.assertEqual((stats['streams_started'], stats['streams_completed']), (3, 3), stats)
+        last = self.mock.last()
+        self.assertEqual(last['path'], '/v1/messages')
+        self.assertEqual(last_header(last, 'x-api-key'), ANTHROPIC_SECRET)
+        self.assertIsNone(last_header(last, 'Authorization'))
+        self.assert_secrets_absent(last)
 
 def main():
     """unittest with exit status 77 (meson's SKIP) when every test was skipped."""

@@ -4,7 +4,7 @@
 
 // argv[2] is a JSON object from the Python test: base_url; the gateway keys key,
 // busy_key (max-concurrency 1, max-wait 0), waiter_key (max-wait 1) and bad_key (none);
-// model (and unknown_model for openai); chunks (x-mock-chunks); mock_url (the
+// model (and unknown_model for openai, anthropic_model for the AI SDK); chunks (x-mock-chunks); mock_url (the
 // upstream, for its request counter); how long the holders of the waiting checks hold
 // hold_ms, short_hold_ms, long_hold_ms; and the bounds request_timeout_ms (each SDK
 // call) and script_timeout_ms (the whole run).
