@@ -21,8 +21,12 @@ void append_json_response(std::string& out, int status, std::string_view body, s
     out += body;
 }
 
+// OpenAI's shape ({"error":{"message","type","code"}}) with Anthropic's top-level
+// "type":"error" beside it: one body both families of clients read their message
+// from (Anthropic's SDKs and the Vercel provider parse {"type":"error","error":{...}};
+// OpenAI's ignore the extra key). It is also the data of an SSE error event.
 std::string error_body(std::string_view code, std::string_view message) {
-    std::string body = "{\"error\":{\"message\":\"";
+    std::string body = "{\"type\":\"error\",\"error\":{\"message\":\"";
     obs::append_json_escaped(body, message);
     body += "\",\"type\":\"ringrelay_error\",\"code\":\"";
     obs::append_json_escaped(body, code);

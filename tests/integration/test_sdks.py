@@ -517,8 +517,8 @@ class VercelAiSdk(SdkGateway):
             self.assertEqual((err['status'], err['url'], err['x_ringrelay_error']),
                              (401, self.gateway.url + path, 'invalid_api_key'), err)
             self.assertEqual(json.loads(err['response_body']),
-                             {'error': {'message': 'invalid api key', 'type': 'ringrelay_error',
-                                        'code': 'invalid_api_key'}})
+                             {'type': 'error', 'error': {'message': 'invalid api key', 'type': 'ringrelay_error',
+                                                         'code': 'invalid_api_key'}})
         return r
 
     def test_an_invalid_key_is_an_api_call_error_401_on_the_responses_api(self):
@@ -531,10 +531,11 @@ class VercelAiSdk(SdkGateway):
 
     def test_an_invalid_key_is_an_api_call_error_401_on_anthropic_messages(self):
         # The anthropic provider takes its message only from an Anthropic-shaped error
-        # body ({"type":"error","error":{...}}); the gateway's own errors are OpenAI
-        # shaped on every path, so it falls back to the status text.
+        # body ({"type":"error","error":{...}}), which the gateway's body also is (it
+        # fell back to the status text, "Unauthorized", while the body was only
+        # OpenAI-shaped).
         r = self.assert_invalid_key('anthropic')
-        self.assertEqual(r['generate']['message'], 'Unauthorized')
+        self.assertEqual(r['generate']['message'], 'invalid api key')
 
     def test_only_the_answered_calls_reached_the_upstream_with_the_channel_credential(self):
         # Two calls (generateText, streamText) per API; the six with a bad key never
