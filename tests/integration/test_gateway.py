@@ -76,6 +76,14 @@ class Gateway(harness.IntegrationTestCase):
                          message='the holding request at the upstream')
         return holder
 
+    def key_waiting(self, gw):
+        """How many requests wait for a key slot, summed over the keys /admin/state lists."""
+        with open(os.path.join(self.data, 'admin.token')) as f:
+            token = f.read().strip()
+        resp = http_request(gw.admin_port, 'GET', '/admin/state', headers={'Authorization': 'Bearer ' + token})
+        self.assertStatus(resp, 200)
+        return sum(k['waiting'] for k in resp.json()['keys'])
+
     def metrics(self, gw):
         """The admin /metrics text of gw, as {sample (name{labels}): value}."""
         with open(os.path.join(self.data, 'admin.token')) as f:
@@ -601,8 +609,22 @@ class Concurrency(Gateway):
             r = self.chat(gw, key, model='gpt-test', headers={'x-mock-delay-ms': str(delay)})
             done.append(i)
             return r
-        results = self.parallel([lambda: call(0, 500), lambda: call(1, 100), lambda: call(2, 100),
-                                 lambda: call(3, 100)])
+        results = [None] * 4
+
+        def start(i, delay):
+            t = threading.Thread(target=lambda: results.__setitem__(i, call(i, delay)))
+            t.start()
+            return t
+        # Each arrives once the one before holds the slot or waits for it: the arrival
+        # order is the one asked for, however slowly threads start on a loaded machine.
+        before = self.mock.stats()['requests']
+        threads = [start(0, 500)]
+        harness.wait_for(lambda: self.mock.stats()['requests'] == before + 1, message='the first at the upstream')
+        for i in (1, 2, 3):
+            threads.append(start(i, 100))
+            harness.wait_for(lambda: self.key_waiting(gw) == i, message='%d waiting for the key' % i)
+        for t in threads:
+            t.join(30)
         self.assertEqual([r.status for r in results], [200] * 4)
         self.assertEqual(done, [0, 1, 2, 3])
 
