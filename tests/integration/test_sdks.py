@@ -222,6 +222,19 @@ class SdkGateway(harness.IntegrationTestCase):
         self.assertEqual(body, {'message': 'timeout waiting for upstream concurrency slot',
                                 'type': 'ringrelay_error', 'code': 'queue_timeout'})
 
+    def assert_only_relayed_calls_reached_anthropic(self, requests, streams):
+        """The mock saw requests calls (streams of them streams, each completed), the
+        last on /v1/messages with the channel credential and no gateway secret."""
+        stats = self.mock.stats()
+        self.assertEqual(stats['requests'], requests, stats)
+        self.assertEqual((stats['streams_started'], stats['streams_completed']), (streams, streams), stats)
+        last = self.mock.last()
+        self.assertEqual(last['path'], '/v1/messages')
+        self.assertEqual(last_header(last, 'x-api-key'), ANTHROPIC_SECRET)
+        self.assertIsNone(last_header(last, 'Authorization'))
+        self.assert_secrets_absent(last)
+        return last
+
     def assert_secrets_absent(self, last):
         for key in (self.key, self.busy_key, self.waiter_key):
             self.assertNotIn(key['secret'], json.dumps(last))
@@ -435,17 +448,10 @@ class AnthropicSdk(SdkGateway):
     def test_only_relayed_calls_reached_the_upstream_with_the_channel_credential(self):
         # create, create_stream, stream_helper, agent_stream, count_tokens, the two
         # calls of stream_after_wait and the holder of stream_wait_fails.
-        stats = self.mock.stats()
-        self.assertEqual(stats['requests'], 8, stats)
-        self.assertEqual((stats['streams_started'], stats['streams_completed']), (4, 4), stats)
-        last = self.mock.last()
-        self.assertEqual(last['path'], '/v1/messages')
-        self.assertEqual(last_header(last, 'x-api-key'), ANTHROPIC_SECRET)
-        self.assertIsNone(last_header(last, 'Authorization'))
+        last = self.assert_only_relayed_calls_reached_anthropic(8, 4)
         sdk_sent = self.result('create')['sent'][0]['header_values']
         self.assertTrue(sdk_sent.get('anthropic-version'), sdk_sent)
         self.assertEqual(last_header(last, 'anthropic-version'), sdk_sent['anthropic-version'])
-        self.assert_secrets_absent(last)
 
 
 class VercelAiSdk(SdkGateway):
@@ -540,14 +546,8 @@ class VercelAiSdk(SdkGateway):
     def test_only_the_answered_calls_reached_the_upstream_with_the_channel_credential(self):
         # Two calls (generateText, streamText) per API; the six with a bad key never
         # leave the gateway.
-        stats = self.mock.stats()
-        self.assertEqual(stats['requests'], 6, stats)
-        self.assertEqual((stats['streams_started'], stats['streams_completed']), (3, 3), stats)
-        last = self.mock.last()
-        self.assertEqual(last['path'], '/v1/messages')
-        self.assertEqual(last_header(last, 'x-api-key'), ANTHROPIC_SECRET)
-        self.assertIsNone(last_header(last, 'Authorization'))
-        self.assert_secrets_absent(last)
+        self.assert_only_relayed_calls_reached_anthropic(6, 3)
+
 
 def main():
     """unittest with exit status 77 (meson's SKIP) when every test was skipped."""
